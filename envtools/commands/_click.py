@@ -1,0 +1,38 @@
+"""Running a click command with envtools' error format.
+
+Imported only on the option path: importing click is the most expensive
+thing any command does.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import click
+
+from envtools import errors
+
+
+def run(command: click.Command, args: list[str], prog: str, usage_status: int) -> NoReturn:
+    """Run *command* on *args* and exit; a usage error is one line plus a hint.
+
+    click's own ``Error:`` form is replaced by ``prog: message`` and
+    ``Try 'prog --help'.``, exit *usage_status*.
+    """
+    try:
+        status = command.main(args, prog_name=prog, standalone_mode=False)
+    except click.UsageError as error:
+        message = _one_line(error.format_message())
+        sys.exit(errors.fail(prog, errors.UsageError(message), usage_status))
+    except click.Abort:
+        sys.exit(usage_status)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _one_line(message: str) -> str:
+    """Make click's sentence fit the ``prog: lowercase message`` form."""
+    message = " ".join(message.split()).rstrip(".")
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    return message

@@ -1,0 +1,51 @@
+"""The environment exactly as the kernel handed it to this process.
+
+Python edits its own environment at start-up: with no locale set it adds
+``LC_CTYPE=C.UTF-8`` (PEP 538), and ``os.environ`` is built after that.  A
+wrapper that passes ``os.environ`` on, or a writer that saves it, would leak
+that edit into the command or the snapshot.  ``/proc/self/environ`` still
+holds the block the kernel copied at exec time, so read that instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+Environ = dict[bytes, bytes]
+
+
+def initial_environ() -> tuple[Environ, list[bytes]]:
+    """Return the environment this process was started with, as bytes.
+
+    Reads ``/proc/self/environ`` with one ``open`` and ``read``; falls back
+    to ``os.environb`` (which may carry Python's locale coercion) when /proc
+    is not mounted.  Order is kept.  When a name occurs twice the first
+    entry wins, as with getenv(3).
+
+    :returns: the mapping, and the raw entries that cannot be passed on: no
+        ``=`` at all, an empty name, or a repeated name.
+    """
+    try:
+        with open("/proc/self/environ", "rb") as stream:
+            block = stream.read()
+    except OSError:
+        return dict(os.environb), []
+    return parse_block(block)
+
+
+def parse_block(block: bytes) -> tuple[Environ, list[bytes]]:
+    """Split a NUL-separated environment block into names and values.
+
+    :returns: as :func:`initial_environ`.
+    """
+    environ: Environ = {}
+    dropped: list[bytes] = []
+    for entry in block.split(b"\0"):
+        if not entry:
+            continue
+        name, sep, value = entry.partition(b"=")
+        if not sep or not name or name in environ:
+            dropped.append(entry)
+            continue
+        environ[name] = value
+    return environ, dropped

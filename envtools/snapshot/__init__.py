@@ -1,0 +1,30 @@
+"""The snapshot: where it lives and which names it never carries.
+
+One module per on-disk format (``envdir``, ``shell``, ``jsonfile``), each
+with its writer and reader.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_DIR = "/etc/container_environment"
+
+# Overrides DEFAULT_DIR for every command; --dir overrides both.
+DIR_VARIABLE = "ENVTOOLS_SNAPSHOT_DIR"
+
+DEFAULT_GROUP = "docker_env"
+
+# Names that describe who a process is, not what container it runs in.  The
+# writer does not take them from its own environment, and with-container-env
+# never takes them from the snapshot.
+IDENTITY_NAMES = frozenset(
+    [b"HOME", b"USER", b"LOGNAME", b"GROUP", b"UID", b"GID", b"SHELL"]
+)
+
+
+def location(option: str | None) -> str:
+    """The snapshot directory: *option*, else $ENVTOOLS_SNAPSHOT_DIR, else
+    the default.  Always an absolute path without a trailing slash."""
+    path = option or os.environ.get(DIR_VARIABLE) or DEFAULT_DIR
+    return os.path.abspath(path)

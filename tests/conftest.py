@@ -1,0 +1,48 @@
+"""Fixtures shared by every command's tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def public_install() -> Iterator[Path]:
+    """A bin directory of envtools that every user can run.
+
+    The suite's own interpreter may live where service users cannot read
+    (a pyenv under /root), so commands started *as* another user (after
+    sudo, as a shebang in a dropped service) come from this second install:
+    a virtual environment of Debian's /usr/bin/python3 in a 0755 directory.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("needs root to build a system-wide install")
+    top = Path(tempfile.mkdtemp(prefix="envtools-public-"))
+    try:
+        top.chmod(0o755)
+        venv = top / "venv"
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin/pip"), "install", "-q", str(REPO)],
+            check=True,
+            capture_output=True,
+        )
+        yield venv / "bin"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def snapshot_dir(tmp_path: Path) -> Path:
+    """A snapshot location of the test's own, never /etc."""
+    # tmp_path's parents are root-owned and not group-writable, so the
+    # readers' trust checks accept it.
+    return tmp_path / "container_environment"

@@ -1,0 +1,1 @@
+"""Process and account helpers shared by the test suites."""
