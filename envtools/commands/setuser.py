@@ -1,10 +1,227 @@
-"""Placeholder until the command lands."""
+"""setuser: run a command as another user, in place of this process.
+
+The plain form ``setuser SPEC COMMAND [ARG]...`` is parsed by hand and never
+imports click; every other form (an option, ``--``, ``--help``) goes through
+the click command built by :func:`_click_command`.  Both end in :func:`run`.
+
+Every module the switch and the exec need, error reporting included, is
+imported here, at the top: after the switch the target user may be unable
+to read the interpreter or its library (a virtual environment under /root).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+
+from envtools import creds
+from envtools import errors
+from envtools import execute
+from envtools import procenv
+
+# Importing typing costs milliseconds; mypy takes this name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import click
+
+PROG = "setuser"
+
+DEFAULT_PAM_SERVICE = "setuser"
+
+# prctl(2) option number, from <linux/prctl.h>.
+_PR_SET_NO_NEW_PRIVS = 38
 
 
 def main() -> None:
-    sys.stderr.write("not yet\n")
-    sys.exit(125)
+    """Entry point of the ``setuser`` launcher."""
+    args = sys.argv[1:]
+    if len(args) >= 2 and not args[0].startswith("-"):
+        sys.exit(run(args[0], args[1:]))
+
+    from envtools.commands import _click
+
+    _click.run(_click_command(), args, PROG, errors.EXIT_WRAPPER_FAILED)
+
+
+def run(
+    user_spec: str,
+    argv: list[str],
+    *,
+    no_new_privs: bool = False,
+    login: bool = False,
+    pam_service: str = DEFAULT_PAM_SERVICE,
+    allow_missing_home: bool = False,
+) -> int:
+    """Switch to *user_spec* and exec *argv*; return only on failure.
+
+    Reads the environment, resolves the user spec, adds HOME, USER and
+    LOGNAME, then sets no_new_privs when asked, switches and execs.  The two
+    command-line paths both end here.
+
+    :param user_spec: ``USER[:GROUP]``, see :func:`envtools.creds.resolve`.
+    :param argv: the command and its arguments.
+    :param no_new_privs: set the no_new_privs flag before the switch.
+    :param login: run in a PAM session instead (``--login``).
+    :param pam_service: the PAM service for *login*.
+    :param allow_missing_home: with *login*, start in ``/`` without a home.
+    :returns: 125, 126 or 127 after reporting the error on stderr; with
+        *login*, the command's own status.
+    """
+    try:
+        env = _environment()
+        target = creds.resolve(user_spec)
+        env.update(creds.identity(target))
+        _debug_target(target)
+
+        if login:
+            return _login(
+                target, argv, env, pam_service, allow_missing_home, no_new_privs
+            )
+
+        if no_new_privs:
+            set_no_new_privs()
+        creds.switch(target)
+        errors.debug(PROG, f"switched to uid {target.uid} gid {target.gid}")
+        execute.exec_command(argv, env)
+    except errors.EnvtoolsError as error:
+        return errors.fail(PROG, error, errors.EXIT_WRAPPER_FAILED)
+
+
+def _environment() -> dict[bytes, bytes]:
+    """The caller's environment as the kernel gave it, less what cannot pass."""
+    env, dropped = procenv.initial_environ()
+    for entry in dropped:
+        name, sep, _ = entry.partition(b"=")
+        # Names only: a value, or an entry with no '=' at all, may be a secret.
+        if not sep:
+            errors.warn(PROG, "dropped an environment entry without '='")
+        elif not name:
+            errors.warn(PROG, "dropped an environment entry with an empty name")
+        else:
+            quoted = errors.quote(name)
+            errors.warn(PROG, f"dropped repeated environment variable {quoted}")
+    return env
+
+
+def _debug_target(target: creds.Target) -> None:
+    """Say, with ``-v``, whom the user spec named: names and ids only."""
+    errors.debug(
+        PROG,
+        f"user {errors.quote(target.name)} uid {target.uid} gid {target.gid}, "
+        f"{len(target.groups)} supplementary groups",
+    )
+
+
+def _login(
+    target: creds.Target,
+    argv: list[str],
+    env: dict[bytes, bytes],
+    service: str,
+    allow_missing_home: bool,
+    no_new_privs: bool,
+) -> int:
+    """Run *argv* in a PAM session as *target* (``--login``)."""
+    from envtools import session
+
+    return session.run(
+        target,
+        argv,
+        env,
+        service=service,
+        allow_missing_home=allow_missing_home,
+        no_new_privs=no_new_privs,
+    )
+
+
+def set_no_new_privs() -> None:
+    """Set this process's no_new_privs flag with prctl(2).
+
+    ctypes is imported here, only when the option is given: it is too
+    costly for the plain path, and this runs before the switch.
+
+    :raises EnvtoolsError: prctl failed.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        reason = os.strerror(ctypes.get_errno())
+        raise errors.EnvtoolsError(f"unable to set no_new_privs: {reason}")
+    errors.debug(PROG, "set no_new_privs")
+
+
+def _click_command() -> click.Command:
+    """Build the click command for every form but the plain one."""
+    import click
+
+    from envtools import __version__
+
+    @click.command(
+        name=PROG,
+        context_settings={"allow_interspersed_args": False},
+    )
+    @click.option(
+        "--no-new-privs",
+        is_flag=True,
+        help="Set the no_new_privs flag: the command and its children cannot "
+        "gain privileges through setuid, setgid or file capabilities.",
+    )
+    @click.option(
+        "--login",
+        is_flag=True,
+        help="Open a PAM session for the user and run the command in it.",
+    )
+    @click.option(
+        "--pam-service",
+        metavar="NAME",
+        help=f"PAM service for --login (default: {DEFAULT_PAM_SERVICE}).",
+    )
+    @click.option(
+        "--allow-missing-home",
+        is_flag=True,
+        help="With --login, start in / when the home directory is missing.",
+    )
+    @click.option("-v", "--verbose", is_flag=True, help="Report each step on stderr.")
+    @click.version_option(
+        __version__, prog_name=PROG, message="%(prog)s (envtools) %(version)s"
+    )
+    @click.argument("user_spec", metavar="USER[:GROUP]")
+    @click.argument(
+        "command",
+        nargs=-1,
+        required=True,
+        type=click.UNPROCESSED,
+        metavar="COMMAND [ARG]...",
+    )
+    def setuser(
+        user_spec: str,
+        command: tuple[str, ...],
+        no_new_privs: bool,
+        login: bool,
+        pam_service: str | None,
+        allow_missing_home: bool,
+        verbose: bool,
+    ) -> None:
+        """Run a command as another user and group, in place of setuser.
+
+        USER[:GROUP] is a user name or uid, optionally followed by a group
+        name or gid.  Without a group, the command gets the user's primary
+        group and supplementary groups; with one, exactly that group.
+        """
+        if not login and (pam_service is not None or allow_missing_home):
+            given = "--allow-missing-home" if allow_missing_home else "--pam-service"
+            raise click.UsageError(f"{given} requires --login")
+        errors.set_verbose(verbose)
+        status = run(
+            user_spec,
+            list(command),
+            no_new_privs=no_new_privs,
+            login=login,
+            pam_service=pam_service or DEFAULT_PAM_SERVICE,
+            allow_missing_home=allow_missing_home,
+        )
+        # Exit here rather than return through click: nothing after the
+        # switch may run code that was not loaded before it.
+        sys.exit(status)
+
+    return setuser
