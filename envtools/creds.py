@@ -20,6 +20,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+# prctl(2) option number, from <linux/prctl.h>.
+_PR_SET_NO_NEW_PRIVS = 38
+
 # The largest id a user spec may name.  -1 and its unsigned twin 4294967295
 # mean "leave unchanged" to setresuid(2) and friends: a spec that reached
 # them as either would leave the command running as root.  Staying within
@@ -184,8 +187,10 @@ def _group_gid(group: str) -> int:
 def _member_groups(name: str, gid: int) -> tuple[int, ...]:
     """*gid* and every group that lists *name* as a member, in order, once."""
     # Gap (2026-12-03): supplementary groups come from the group database
-    # only; memberships granted by PAM at login are not applied, because
-    # the plain switch does not go through PAM (setuser --login does).
+    # only; memberships that PAM modules such as pam_group grant are not
+    # applied, not even with setuser --login, whose child sets exactly these
+    # groups.  Taking them would mean reading the groups PAM left on the
+    # parent after pam_setcred.
     groups: list[int] = []
     for member_gid in os.getgrouplist(name, gid):
         if member_gid not in groups:
@@ -269,3 +274,19 @@ def _verify(target: Target) -> None:
     except OSError:
         return
     raise EnvtoolsError("switch verification failed: uid 0 could be regained")
+
+
+def set_no_new_privs() -> None:
+    """Set this process's no_new_privs flag with prctl(2).
+
+    ctypes is imported here, only when asked for: it is too costly for the
+    plain path.  Call it before the switch, which is when imports still work.
+
+    :raises EnvtoolsError: prctl failed.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        reason = os.strerror(ctypes.get_errno())
+        raise EnvtoolsError(f"unable to set no_new_privs: {reason}")

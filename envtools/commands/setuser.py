@@ -28,9 +28,6 @@ PROG = "setuser"
 
 DEFAULT_PAM_SERVICE = "setuser"
 
-# prctl(2) option number, from <linux/prctl.h>.
-_PR_SET_NO_NEW_PRIVS = 38
-
 
 def main() -> None:
     """Entry point of the ``setuser`` launcher."""
@@ -79,9 +76,12 @@ def run(
             )
 
         if no_new_privs:
-            set_no_new_privs()
+            creds.set_no_new_privs()
+            errors.debug(PROG, "set no_new_privs")
         creds.switch(target)
-        errors.debug(PROG, f"switched to uid {target.uid} gid {target.gid}")
+        # "running as", not "switched to": a caller that already is the
+        # target is not switched at all.
+        errors.debug(PROG, f"running as uid {target.uid} gid {target.gid}")
         execute.exec_command(argv, env)
     except errors.EnvtoolsError as error:
         return errors.fail(PROG, error, errors.EXIT_WRAPPER_FAILED)
@@ -131,23 +131,6 @@ def _login(
         allow_missing_home=allow_missing_home,
         no_new_privs=no_new_privs,
     )
-
-
-def set_no_new_privs() -> None:
-    """Set this process's no_new_privs flag with prctl(2).
-
-    ctypes is imported here, only when the option is given: it is too
-    costly for the plain path, and this runs before the switch.
-
-    :raises EnvtoolsError: prctl failed.
-    """
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        reason = os.strerror(ctypes.get_errno())
-        raise errors.EnvtoolsError(f"unable to set no_new_privs: {reason}")
-    errors.debug(PROG, "set no_new_privs")
 
 
 def _click_command() -> click.Command:
@@ -217,7 +200,7 @@ def _click_command() -> click.Command:
             list(command),
             no_new_privs=no_new_privs,
             login=login,
-            pam_service=pam_service or DEFAULT_PAM_SERVICE,
+            pam_service=DEFAULT_PAM_SERVICE if pam_service is None else pam_service,
             allow_missing_home=allow_missing_home,
         )
         # Exit here rather than return through click: nothing after the

@@ -80,5 +80,5 @@ def _debug(form):
         return b""
     return (
         b"setuser: debug: user 'nobody' uid 65534 gid 65534, 1 supplementary groups\n"
-        b"setuser: debug: switched to uid 65534 gid 65534\n"
+        b"setuser: debug: running as uid 65534 gid 65534\n"
     )

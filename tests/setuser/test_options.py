@@ -71,7 +71,7 @@ def test_verbose_reports_names_and_ids():
         stdout=b"",
         stderr=b"setuser: debug: user 'nobody' uid 65534 gid 33, "
         b"1 supplementary groups\n"
-        b"setuser: debug: switched to uid 65534 gid 33\n",
+        b"setuser: debug: running as uid 65534 gid 33\n",
     )
 
 
@@ -86,7 +86,7 @@ def test_verbose_with_no_new_privs():
         stderr=b"setuser: debug: user 'nobody' uid 65534 gid 65534, "
         b"1 supplementary groups\n"
         b"setuser: debug: set no_new_privs\n"
-        b"setuser: debug: switched to uid 65534 gid 65534\n",
+        b"setuser: debug: running as uid 65534 gid 65534\n",
     )
 
 
