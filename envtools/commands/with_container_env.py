@@ -1,10 +1,232 @@
-"""Placeholder until the command lands."""
+"""with-container-env: run a command with the snapshot in its environment.
+
+The plain form ``with-container-env COMMAND [ARG]...`` (the first argument
+does not start with ``-``) is parsed by hand and never imports click; it is
+also the shebang form, ``#!/usr/bin/with-container-env sh``, which the kernel
+runs as ``with-container-env sh SCRIPT [ARG]...``.  Every other form goes
+through the click command built by :func:`_click_command`.  Both end in
+:func:`run`.
+
+With ``--user``, everything the switch and the exec need is imported before
+the switch: the target user may be unable to read the interpreter's files.
+"""
 
 from __future__ import annotations
 
 import sys
 
+from envtools import errors
+from envtools import execute
+from envtools import procenv
+from envtools import snapshot
+from envtools.snapshot import load
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import click
+
+    from envtools import creds
+
+PROG = "with-container-env"
+
+_SUDO_PREFIX = b"SUDO_"
+
 
 def main() -> None:
-    sys.stderr.write("not yet\n")
-    sys.exit(125)
+    """Entry point of the ``with-container-env`` launcher."""
+    args = sys.argv[1:]
+    if args and not args[0].startswith("-"):
+        sys.exit(run(args, snapshot.location(None)))
+
+    from envtools.commands import _click
+
+    _click.run(_click_command(), args, PROG, errors.EXIT_WRAPPER_FAILED)
+
+
+def run(
+    argv: list[str],
+    path: str,
+    *,
+    clear: bool = False,
+    no_override: bool = False,
+    keep: tuple[str, ...] = (),
+    user_spec: str | None = None,
+) -> int:
+    """Load the snapshot at *path*, build the environment and exec *argv*.
+
+    With *user_spec*, the target is resolved first, the snapshot is read
+    with this process's rights (root's), then the switch is made.
+
+    :param clear: start from the caller's identity variables and ``SUDO_*``
+        only, not from the whole current environment.
+    :param no_override: a current value wins over the snapshot's.
+    :param keep: names whose current value wins.
+    :param user_spec: ``USER[:GROUP]`` to switch to before the exec.
+    :returns: 125, 126 or 127 with the error reported on stderr.
+    """
+    try:
+        target = _resolve(user_spec) if user_spec is not None else None
+        saved = load.load(path, PROG)
+        errors.debug(PROG, f"read {len(saved)} variables from {errors.quote(path)}")
+
+        current = _environment()
+        env = merge(current, saved, clear=clear, no_override=no_override, keep=keep)
+
+        if target is not None:
+            _switch(target, env)
+        execute.exec_command(argv, env)
+    except errors.EnvtoolsError as error:
+        return errors.fail(PROG, error, errors.EXIT_WRAPPER_FAILED)
+
+
+def merge(
+    current: Mapping[bytes, bytes],
+    saved: Mapping[bytes, bytes],
+    *,
+    clear: bool = False,
+    no_override: bool = False,
+    keep: tuple[str, ...] = (),
+) -> dict[bytes, bytes]:
+    """Lay the snapshot *saved* over the environment *current*.
+
+    Identity names and ``SUDO_*`` always come from *current*, never from
+    the snapshot, whatever it holds.
+
+    :returns: the command's environment.
+    """
+    kept = {name.encode("utf-8", "surrogateescape") for name in keep}
+    if clear:
+        env = {n: v for n, v in current.items() if _is_identity(n) or n in kept}
+    else:
+        env = dict(current)
+
+    for name, value in saved.items():
+        if _is_identity(name):
+            errors.debug(PROG, f"not taking {errors.quote(name)} from the snapshot")
+        elif name in env and (no_override or name in kept):
+            errors.debug(PROG, f"kept the current {errors.quote(name)}")
+        else:
+            env[name] = value
+    return env
+
+
+def _is_identity(name: bytes) -> bool:
+    return name in snapshot.IDENTITY_NAMES or name.startswith(_SUDO_PREFIX)
+
+
+def _resolve(user_spec: str) -> creds.Target:
+    """Look up *user_spec* before anything is read; imports creds."""
+    from envtools import creds
+
+    target = creds.resolve(user_spec)
+    errors.debug(PROG, f"user {errors.quote(target.name)} uid {target.uid}")
+    return target
+
+
+def _switch(target: creds.Target, env: dict[bytes, bytes]) -> None:
+    """Give *env* the target's identity, then switch to it."""
+    from envtools import creds
+
+    env.update(creds.identity(target))
+    creds.switch(target)
+    errors.debug(PROG, f"switched to uid {target.uid} gid {target.gid}")
+
+
+def _environment() -> dict[bytes, bytes]:
+    """The caller's environment as the kernel gave it, less what cannot pass."""
+    env, dropped = procenv.initial_environ()
+    for entry in dropped:
+        name, sep, _ = entry.partition(b"=")
+        # Names only: a value, or an entry with no '=' at all, may be a secret.
+        if not sep:
+            errors.warn(PROG, "dropped an environment entry without '='")
+        elif not name:
+            errors.warn(PROG, "dropped an environment entry with an empty name")
+        else:
+            quoted = errors.quote(name)
+            errors.warn(PROG, f"dropped repeated environment variable {quoted}")
+    return env
+
+
+def _click_command() -> click.Command:
+    """Build the click command for every form but the plain one."""
+    import click
+
+    from envtools import __version__
+    from envtools import completion
+
+    @click.command(name=PROG, context_settings={"allow_interspersed_args": False})
+    @click.option(
+        "--clear",
+        is_flag=True,
+        help="Start from an empty environment, keeping only HOME, USER, "
+        "LOGNAME, SHELL, UID, GID, GROUP and SUDO_* from the current one.",
+    )
+    @click.option(
+        "--no-override",
+        is_flag=True,
+        help="Keep the current value of every variable that is also saved.",
+    )
+    @click.option(
+        "--keep",
+        metavar="NAME",
+        multiple=True,
+        help="Keep the current value of NAME (repeatable).",
+    )
+    @click.option(
+        "--dir",
+        "directory",
+        metavar="DIR",
+        help=f"Read the snapshot in DIR (default: ${snapshot.DIR_VARIABLE}, "
+        f"else {snapshot.DEFAULT_DIR}).",
+    )
+    @click.option(
+        "--user",
+        "user_spec",
+        metavar="USER[:GROUP]",
+        shell_complete=completion.user_spec,
+        help="Read the snapshot as root, then run the command as USER.",
+    )
+    @click.option("-v", "--verbose", is_flag=True, help="Report each step on stderr.")
+    @click.version_option(
+        __version__, prog_name=PROG, message="%(prog)s (envtools) %(version)s"
+    )
+    @click.argument(
+        "command",
+        nargs=-1,
+        required=True,
+        type=click.UNPROCESSED,
+        metavar="COMMAND [ARG]...",
+    )
+    def with_container_env(
+        clear: bool,
+        no_override: bool,
+        keep: tuple[str, ...],
+        directory: str | None,
+        user_spec: str | None,
+        verbose: bool,
+        command: tuple[str, ...],
+    ) -> None:
+        """Run a command with the container's environment snapshot.
+
+        The saved variables are laid over the current environment; HOME,
+        USER, LOGNAME, SHELL, UID, GID, GROUP and SUDO_* are never taken
+        from the snapshot.  The command is executed directly, not through a
+        shell.
+        """
+        errors.set_verbose(verbose)
+        status = run(
+            list(command),
+            snapshot.location(directory),
+            clear=clear,
+            no_override=no_override,
+            keep=keep,
+            user_spec=user_spec,
+        )
+        # Exit here rather than return through click: nothing after the
+        # switch may run code that was not loaded before it.
+        sys.exit(status)
+
+    return with_container_env

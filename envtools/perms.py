@@ -1,0 +1,298 @@
+"""Trust checks on the snapshot: owners, modes, symbolic links, the group gate.
+
+A value read from the snapshot ends up in the environment of services that
+run as root, so every directory from ``/`` down to each file must be one that
+only root could have written.  Every check is made with ``fstat`` on a
+descriptor that was opened without following a symbolic link in its last
+component, so nothing can be swapped between the check and the read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from envtools.errors import EnvtoolsError
+from envtools.errors import quote
+
+# The kernel's MAX_ARG_STRLEN: no single "NAME=value" string longer than
+# this can be passed to execve, so a larger file can never reach a command.
+MAX_VALUE = 128 * 1024
+
+# As the kernel's own limit on symbolic links followed in one lookup.
+MAX_HOPS = 40
+
+_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_WRITABLE = stat.S_IWGRP | stat.S_IWOTH
+
+
+class Vanished(Exception):
+    """A name listed a moment ago is gone: the writer swapped the snapshot."""
+
+
+def open_snapshot_dir(path: str) -> tuple[int, os.stat_result]:
+    """Open the snapshot directory *path* as an ``O_PATH`` descriptor.
+
+    The parent is resolved with ``realpath`` (system symbolic links such as
+    ``/var/run`` are fine), then walked from ``/`` with ``openat`` and
+    ``O_PATH|O_NOFOLLOW``, each step checked with ``fstat``; the last
+    component is opened the same way, so a symbolic link there is refused.
+
+    :param path: an absolute path.
+    :returns: the descriptor (the caller closes it) and its ``fstat``.
+    :raises EnvtoolsError: a component is missing, unreadable or untrusted.
+    """
+    parent, name = os.path.split(path)
+    parent_fd = _walk(os.path.realpath(parent))
+    try:
+        fd = _open_path(parent_fd, name or ".", path)
+    finally:
+        os.close(parent_fd)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISLNK(info.st_mode):
+            raise EnvtoolsError(f"refusing {quote(path)}: is a symbolic link")
+        check_dir(info, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def check_dir(info: os.stat_result, path: str) -> None:
+    """Refuse a directory root does not own or others may write to.
+
+    A sticky directory (``/tmp``) may be writable by all: only the owner of
+    an entry can then rename or remove it.
+
+    :raises EnvtoolsError: naming *path* and the reason.
+    """
+    if not stat.S_ISDIR(info.st_mode):
+        raise EnvtoolsError(f"refusing {quote(path)}: not a directory")
+    _check_owner(info, path)
+    if not info.st_mode & stat.S_ISVTX:
+        _check_mode(info, path)
+
+
+def check_file(info: os.stat_result, path: str) -> None:
+    """Refuse anything but a regular file owned by root and written by it.
+
+    :raises EnvtoolsError: naming *path* and the reason.
+    """
+    if not stat.S_ISREG(info.st_mode):
+        raise EnvtoolsError(f"refusing {quote(path)}: not a regular file")
+    _check_owner(info, path)
+    _check_mode(info, path)
+
+
+def check_gate(info: os.stat_result, path: str) -> None:
+    """Let root and the members of the directory's group through.
+
+    Membership counts the real, the effective and the supplementary gids
+    (``getgid``, ``getegid``, ``getgroups``).
+
+    :param info: the ``fstat`` of the snapshot directory.
+    :raises EnvtoolsError: naming the group and how to join it.
+    """
+    if os.geteuid() == 0:
+        return
+    gid = info.st_gid
+    if gid in (os.getgid(), os.getegid()) or gid in os.getgroups():
+        return
+    group = _group_name(gid)
+    user = _user_name(os.geteuid())
+    raise EnvtoolsError(
+        f"{quote(path)} is for root and group {quote(group)}: "
+        f"ask root to run 'usermod -aG {group} {user}', then log in again"
+    )
+
+
+def open_entry(dir_fd: int, name: str, dir_path: str) -> int:
+    """Open the snapshot file *name* for reading, checked on the descriptor.
+
+    ``openat`` with ``O_RDONLY|O_NOFOLLOW|O_NONBLOCK`` (a FIFO opens at once
+    instead of blocking), then ``fstat``.  When *name* is a symbolic link
+    (``ELOOP``), it is followed by hand, hop by hop, as long as it stays
+    inside the snapshot directory: the Kubernetes ``..data`` layout.
+
+    :param dir_fd: the snapshot directory.
+    :param dir_path: its path, for messages.
+    :returns: the open descriptor; the caller closes it.
+    :raises Vanished: *name* does not exist (any more).
+    :raises EnvtoolsError: the file cannot be opened or is untrusted.
+    """
+    shown = dir_path + "/" + name
+    try:
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise _os_error(error, shown, vanish=True) from None
+        fd = _follow_inside(dir_fd, name, dir_path)
+    try:
+        check_file(os.fstat(fd), shown)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_limited(fd: int) -> bytes:
+    """Read *fd* to its end, but never more than ``MAX_VALUE + 1`` bytes.
+
+    A result longer than ``MAX_VALUE`` means the file is too large.
+    """
+    chunks = []
+    left = MAX_VALUE + 1
+    while left > 0:
+        chunk = os.read(fd, left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _walk(real: str) -> int:
+    """Open the resolved directory *real* component by component from ``/``.
+
+    :returns: an ``O_PATH`` descriptor of *real*, every step checked.
+    """
+    fd = os.open("/", _PATH_FLAGS | os.O_DIRECTORY)
+    shown = ""
+    try:
+        check_dir(os.fstat(fd), "/")
+        for part in real.split("/"):
+            if not part:
+                continue
+            shown += "/" + part
+            next_fd = _open_path(fd, part, shown)
+            os.close(fd)
+            fd = next_fd
+            info = os.fstat(fd)
+            if stat.S_ISLNK(info.st_mode):
+                # realpath resolved them all: this one appeared since.
+                raise EnvtoolsError(f"refusing {quote(shown)}: is a symbolic link")
+            check_dir(info, shown)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_path(dir_fd: int, name: str, shown: str, vanish: bool = False) -> int:
+    try:
+        return os.open(name, _PATH_FLAGS, dir_fd=dir_fd)
+    except OSError as error:
+        raise _os_error(error, shown, vanish) from None
+
+
+def _follow_inside(dir_fd: int, name: str, dir_path: str) -> int:
+    """Follow the symbolic link *name* by hand, never out of *dir_fd*.
+
+    Each component is opened with ``O_PATH|O_NOFOLLOW`` relative to the one
+    before; directories on the way are checked like the snapshot directory,
+    links are read with ``readlinkat`` and their target walked in turn.
+
+    :returns: the final file opened for reading (not yet checked).
+    """
+    pending = [name]
+    entered: list[tuple[int, str]] = []
+    hops = 0
+    try:
+        while pending:
+            part = pending.pop(0)
+            current = entered[-1][0] if entered else dir_fd
+            shown = "/".join([dir_path] + [n for _, n in entered] + [part])
+            if part in ("", "."):
+                continue
+            if part == "..":
+                _climb(entered, dir_path + "/" + name)
+                continue
+            fd = _open_path(current, part, shown, vanish=True)
+            info = os.fstat(fd)
+            if stat.S_ISLNK(info.st_mode):
+                os.close(fd)
+                hops += 1
+                pending = _link_parts(current, part, shown, hops) + pending
+            elif pending:
+                entered.append((fd, part))
+                check_dir(info, shown)
+            else:
+                os.close(fd)
+                return _open_final(current, part, shown)
+        shown = quote(dir_path + "/" + name)
+        raise EnvtoolsError(f"refusing {shown}: not a regular file")
+    finally:
+        for fd, _ in entered:
+            os.close(fd)
+
+
+def _climb(entered: list[tuple[int, str]], shown: str) -> None:
+    """Leave the directory entered last, for a ``..`` in a link's target."""
+    if not entered:
+        where = quote(shown)
+        raise EnvtoolsError(f"refusing {where}: symbolic link leaves the directory")
+    os.close(entered.pop()[0])
+
+
+def _link_parts(dir_fd: int, part: str, shown: str, hops: int) -> list[str]:
+    if hops > MAX_HOPS:
+        raise EnvtoolsError(f"refusing {quote(shown)}: too many symbolic links")
+    try:
+        target = os.readlink(part, dir_fd=dir_fd)
+    except OSError as error:
+        raise _os_error(error, shown, vanish=True) from None
+    if target.startswith("/"):
+        where = quote(shown)
+        raise EnvtoolsError(f"refusing {where}: symbolic link to an absolute path")
+    return target.split("/")
+
+
+def _open_final(dir_fd: int, part: str, shown: str) -> int:
+    try:
+        return os.open(part, _FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            # It was a regular file a moment ago: swapped under us.
+            raise Vanished(shown) from None
+        raise _os_error(error, shown, vanish=True) from None
+
+
+def _check_owner(info: os.stat_result, path: str) -> None:
+    if info.st_uid != 0:
+        owner = info.st_uid
+        raise EnvtoolsError(f"refusing {quote(path)}: owned by uid {owner}, not root")
+
+
+def _check_mode(info: os.stat_result, path: str) -> None:
+    if info.st_mode & stat.S_IWOTH:
+        raise EnvtoolsError(f"refusing {quote(path)}: writable by others")
+    if info.st_mode & stat.S_IWGRP:
+        raise EnvtoolsError(f"refusing {quote(path)}: writable by its group")
+
+
+def _os_error(error: OSError, shown: str, vanish: bool = False) -> Exception:
+    """Map *error* to a one-line failure, or to `Vanished` for a listed name."""
+    if vanish and error.errno == errno.ENOENT:
+        return Vanished(shown)
+    return EnvtoolsError(f"cannot open {quote(shown)}: {os.strerror(error.errno or 0)}")
+
+
+def _group_name(gid: int) -> str:
+    import grp
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

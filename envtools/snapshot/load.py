@@ -1,0 +1,111 @@
+"""Reading the snapshot back: the group gate, the trust checks, the values.
+
+Used by ``container-env`` and ``with-container-env``; both sit on a service's
+start-up path, so this module imports nothing beyond what the interpreter has
+already loaded.
+"""
+
+from __future__ import annotations
+
+import os
+
+from envtools import errors
+from envtools import perms
+from envtools.errors import EnvtoolsError
+from envtools.errors import quote
+from envtools.snapshot import envdir
+
+# The writer swaps the whole directory, then deletes the old one.  A reader
+# caught in between restarts; more than a few swaps in a row means something
+# other than the writer is changing the directory.
+_ATTEMPTS = 5
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def load(path: str, prog: str = "container-env") -> dict[bytes, bytes]:
+    """Read the snapshot at *path* after the group gate and trust checks.
+
+    Opens the directory (see :func:`envtools.perms.open_snapshot_dir`), checks
+    the gate, lists it, then opens, checks and reads each file in name order
+    (:func:`envtools.perms.open_entry`).  Names starting with ``.`` are
+    skipped silently; a name holding ``=`` and a file larger than
+    ``perms.MAX_VALUE`` are skipped with a warning.  A listed name that is
+    gone when opened restarts the read, so two snapshots never mix.
+
+    :param path: the snapshot directory, absolute.
+    :param prog: the command name for warnings.
+    :returns: names to values, sorted by name.
+    :raises EnvtoolsError: the gate or a trust check refused, a file could
+        not be read, or the directory kept changing.
+    """
+    gone = path
+    for _ in range(_ATTEMPTS):
+        warnings: list[str] = []
+        try:
+            env = _load_once(path, warnings)
+        except perms.Vanished as error:
+            gone = str(error)
+            errors.debug(prog, f"{quote(gone)} vanished: reading again")
+            continue
+        for message in warnings:
+            errors.warn(prog, message)
+        return env
+    raise EnvtoolsError(f"cannot read {quote(gone)}: missing or replaced at each try")
+
+
+def _load_once(path: str, warnings: list[str]) -> dict[bytes, bytes]:
+    """One attempt of :func:`load`; warnings are collected, not printed.
+
+    :raises perms.Vanished: a listed name was gone.
+    """
+    path_fd, info = perms.open_snapshot_dir(path)
+    try:
+        perms.check_gate(info, path)
+        dir_fd = _reopen(path_fd, path)
+    finally:
+        os.close(path_fd)
+
+    try:
+        names = sorted(os.fsencode(name) for name in os.listdir(dir_fd))
+        env: dict[bytes, bytes] = {}
+        for name in names:
+            value = _read_one(dir_fd, name, path, warnings)
+            if value is not None:
+                env[name] = value
+        return env
+    finally:
+        os.close(dir_fd)
+
+
+def _reopen(path_fd: int, path: str) -> int:
+    """Open the checked ``O_PATH`` directory for listing, through itself."""
+    try:
+        return os.open(".", _DIR_FLAGS, dir_fd=path_fd)
+    except OSError as error:
+        raise EnvtoolsError(f"cannot read {quote(path)}: {error.strerror}") from None
+
+
+def _read_one(dir_fd: int, name: bytes, path: str, warnings: list[str]) -> bytes | None:
+    """The value in file *name*, or None when it is skipped."""
+    if name.startswith(b"."):
+        return None
+    shown = os.fsdecode(name)
+    where = quote(path + "/" + shown)
+    if b"=" in name:
+        warnings.append(f"skipping {where}: name contains '='")
+        return None
+
+    fd = perms.open_entry(dir_fd, shown, path)
+    try:
+        content = perms.read_limited(fd)
+    except OSError as error:
+        raise EnvtoolsError(f"cannot read {where}: {error.strerror}") from None
+    finally:
+        os.close(fd)
+
+    if len(content) > perms.MAX_VALUE:
+        limit = perms.MAX_VALUE // 1024
+        warnings.append(f"skipping {where}: larger than {limit} KiB")
+        return None
+    return envdir.decode_value(content)
