@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,3 +47,23 @@ def snapshot_dir(tmp_path: Path) -> Path:
     # tmp_path's parents are root-owned and not group-writable, so the
     # readers' trust checks accept it.
     return tmp_path / "container_environment"
+
+
+@pytest.fixture(scope="session")
+def pyz_build() -> Iterator[Path]:
+    """The output of packaging/build-pyz, built once, readable by everyone.
+
+    The directory is 0755 under /tmp (pytest's own tmp dirs are 0700), so
+    the archive also runs as a service user.
+    """
+    top = Path(tempfile.mkdtemp(prefix="envtools-pyz-"))
+    try:
+        top.chmod(0o755)
+        subprocess.run(
+            [sys.executable, str(REPO / "packaging/build-pyz"), "--output", str(top)],
+            check=True,
+            capture_output=True,
+        )
+        yield top
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -138,6 +138,7 @@ def _click_command() -> click.Command:
     import click
 
     from envtools import __version__
+    from envtools import completion
 
     @click.command(
         name=PROG,
@@ -168,7 +169,9 @@ def _click_command() -> click.Command:
     @click.version_option(
         __version__, prog_name=PROG, message="%(prog)s (envtools) %(version)s"
     )
-    @click.argument("user_spec", metavar="USER[:GROUP]")
+    @click.argument(
+        "user_spec", metavar="USER[:GROUP]", shell_complete=completion.user_spec
+    )
     @click.argument(
         "command",
         nargs=-1,

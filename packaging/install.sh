@@ -1,0 +1,159 @@
+#!/bin/sh
+# Install or uninstall the single-file envtools under a prefix.
+#
+# usage: install.sh [--prefix P] [--destdir D] [--from DIR] [--uninstall]
+#
+# Takes the output of packaging/build-pyz (DIR: this script's directory
+# when envtools.pyz is beside it, else dist/ of the repository) and puts:
+#
+#   P/lib/envtools/envtools.pyz                   the archive
+#   P/bin/COMMAND                                 links to it, one per command
+#   P/share/man/man1/*.1, P/share/man/man8/*.8    the man pages
+#   P/share/bash-completion/completions/COMMAND   bash completion
+#   P/share/zsh/site-functions/_COMMAND           zsh completion
+#   P/share/fish/vendor_completions.d/COMMAND.fish
+#   P/lib/envtools/installed                      what was installed
+#
+# The last file lists every file and every directory the install created,
+# relative to P, so a list written while staging holds once moved;
+# --uninstall removes exactly those (directories only when empty).  With
+# --destdir D (or $DESTDIR) everything goes under D/P, for staging into an
+# image or a package, and the links stay relative so they work once moved.
+# Exit status: 0 done, 1 failed, 2 usage.
+set -eu
+
+prog=install.sh
+commands="setuser save-container-env container-env with-container-env"
+prefix=/usr/local
+destdir=${DESTDIR:-}
+from=
+action=install
+
+die() {
+	printf '%s: %s\n' "$prog" "$1" >&2
+	exit 1
+}
+
+usage() {
+	printf '%s: %s\n' "$prog" "$1" >&2
+	printf "Try '%s --help'.\n" "$prog" >&2
+	exit 2
+}
+
+need() {
+	[ $# -ge 2 ] || usage "option '$1' needs a value"
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--prefix) need "$@"; prefix=$2; shift 2 ;;
+	--destdir) need "$@"; destdir=$2; shift 2 ;;
+	--from) need "$@"; from=$2; shift 2 ;;
+	--uninstall) action=uninstall; shift ;;
+	-h | --help) sed -n '2,/^# Exit status/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) usage "unknown argument '$1'" ;;
+	esac
+done
+
+case $prefix in
+/*) ;;
+*) usage "prefix '$prefix' is not an absolute path" ;;
+esac
+prefix=${prefix%/}
+root=$destdir$prefix
+manifest=lib/envtools/installed
+
+# Create each missing directory on the way to $1, recording it.
+make_dir() {
+	rel=
+	for part in $(printf '%s' "$1" | tr '/' ' '); do
+		rel=${rel:+$rel/}$part
+		if [ ! -d "$root/$rel" ]; then
+			mkdir -m 0755 "$root/$rel"
+			created="$created d $rel"
+		fi
+	done
+}
+
+# Refuse to replace a file that another package or the administrator owns.
+check_free() {
+	if [ -e "$root/$1" ] || [ -L "$root/$1" ]; then
+		die "'$root/$1' exists and was not installed by $prog"
+	fi
+}
+
+put() { # put MODE SOURCE RELATIVE-TARGET
+	make_dir "${3%/*}"
+	install -m "$1" "$2" "$root/$3"
+	created="$created f $3"
+}
+
+link() { # link RELATIVE-TARGET LINK-VALUE
+	make_dir "${1%/*}"
+	ln -s "$2" "$root/$1"
+	created="$created f $1"
+}
+
+# Every file the install writes: mode (or "link"), path relative to the
+# prefix, then the source last, so that it may contain spaces.
+plan() {
+	echo "0755 lib/envtools/envtools.pyz $from/envtools.pyz"
+	fish=share/fish/vendor_completions.d
+	for name in $commands; do
+		echo "link bin/$name ../lib/envtools/envtools.pyz"
+		echo "0644 share/bash-completion/completions/$name $from/completion/bash/$name"
+		echo "0644 share/zsh/site-functions/_$name $from/completion/zsh/_$name"
+		echo "0644 $fish/$name.fish $from/completion/fish/$name.fish"
+	done
+	for page in "$from"/man/*.1 "$from"/man/*.8; do
+		[ -f "$page" ] || continue
+		echo "0644 share/man/man${page##*.}/${page##*/} $page"
+	done
+}
+
+do_uninstall() {
+	[ -f "$root/$manifest" ] || die "no envtools install found under '$root'"
+	# Files first, then the directories the install created, deepest first.
+	dirs=$(sed -n 's/^d //p' "$root/$manifest" | sort -r)
+	sed -n 's/^f //p' "$root/$manifest" | while read -r rel; do
+		rm -f "$root/$rel"
+	done
+	rm -f "$root/$manifest"
+	for rel in $dirs; do
+		rmdir "$root/$rel" 2>/dev/null || true
+	done
+}
+
+do_install() {
+	if [ -z "$from" ]; then
+		from=$(dirname "$0")
+		[ -f "$from/envtools.pyz" ] || from=$(dirname "$0")/../dist
+	fi
+	[ -f "$from/envtools.pyz" ] || die "no envtools.pyz in '$from': run build-pyz first"
+	mkdir -p "$root"
+
+	# A previous install of ours is replaced as a whole.
+	if [ -f "$root/$manifest" ]; then
+		do_uninstall
+	fi
+	steps=$(plan)
+	while read -r mode target source; do
+		check_free "$target"
+	done <<-EOF
+	$steps
+	EOF
+
+	created=
+	while read -r mode target source; do
+		if [ "$mode" = link ]; then
+			link "$target" "$source"
+		else
+			put "$mode" "$source" "$target"
+		fi
+	done <<-EOF
+	$steps
+	EOF
+	printf '%s %s\n' $created >"$root/$manifest"
+}
+
+do_$action
