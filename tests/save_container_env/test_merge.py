@@ -1,0 +1,159 @@
+"""Files already in the directory are kept; the environment wins by default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from support.proc import check
+
+from envtools.snapshot import jsonfile
+from save_container_env.conftest import Saver
+from save_container_env.helpers import group_warning
+from save_container_env.helpers import read_dir
+from save_container_env.helpers import sidecar
+from save_container_env.helpers import with_location
+
+pytestmark = pytest.mark.timeout(60)
+
+WARN = "save-container-env: warning: "
+
+
+def _central(snapshot_dir: Path, files: dict[str, bytes]) -> None:
+    """Lay down definitions the way an image build does, by hand."""
+    snapshot_dir.mkdir(exist_ok=True)
+    for name, content in files.items():
+        (snapshot_dir / name).write_bytes(content)
+
+
+def test_existing_files_kept(save: Saver, snapshot_dir: Path) -> None:
+    """A hand-made file stays, normalized to value plus one newline."""
+    _central(snapshot_dir, {"NOLF": b"value", "LF": b"value\n", "NUL": b"a\0b"})
+    check(save({b"NEW": b"1"}), 0, b"", group_warning())
+
+    files = read_dir(snapshot_dir)
+    assert files[b"NOLF"] == b"value\n"
+    assert files[b"LF"] == b"value\n"
+    assert files[b"NUL"] == b"a\nb\n"
+    assert files[b"NEW"] == b"1\n"
+    saved = jsonfile.loads(sidecar(snapshot_dir, ".json").read_bytes())
+    assert saved[b"NOLF"] == b"value"
+    assert b"export NUL='a\nb'\n" in sidecar(snapshot_dir, ".sh").read_bytes()
+
+
+def test_environment_wins(save: Saver, snapshot_dir: Path) -> None:
+    """For a name in both, the process environment's value is saved."""
+    _central(snapshot_dir, {"BOTH": b"file"})
+    check(save({b"BOTH": b"env"}), 0, b"", group_warning())
+    assert read_dir(snapshot_dir)[b"BOTH"] == b"env\n"
+
+
+def test_keep_existing(save_with: Saver, snapshot_dir: Path) -> None:
+    """--keep-existing makes the file's value win."""
+    _central(snapshot_dir, {"BOTH": b"file"})
+    check(save_with({b"BOTH": b"env"}, "--keep-existing"), 0, b"", group_warning())
+    assert read_dir(snapshot_dir)[b"BOTH"] == b"file\n"
+
+
+def test_identity_names_not_taken(save: Saver, snapshot_dir: Path) -> None:
+    """HOME, USER and the rest are not taken from the environment."""
+    names = b"HOME USER LOGNAME GROUP UID GID SHELL".split()
+    env = dict.fromkeys(names, b"from-env")
+    env[b"KEPT"] = b"1"
+    check(save(env), 0, b"", group_warning())
+    assert read_dir(snapshot_dir) == {
+        b"ENVTOOLS_SNAPSHOT_DIR": os.fsencode(snapshot_dir) + b"\n",
+        b"KEPT": b"1\n",
+    }
+
+
+def test_identity_file_kept(save: Saver, snapshot_dir: Path) -> None:
+    """A file for an identity name put there by the image author stays."""
+    _central(snapshot_dir, {"HOME": b"/srv"})
+    check(save({b"HOME": b"/root"}), 0, b"", group_warning())
+    assert read_dir(snapshot_dir)[b"HOME"] == b"/srv\n"
+
+
+def test_exclude_and_include(save_with: Saver, snapshot_dir: Path) -> None:
+    """--exclude drops a name from the environment; --include takes one back."""
+    env = {b"SECRET": b"s", b"HOME": b"/h", b"OTHER": b"o"}
+    result = save_with(env, "--exclude", "SECRET", "--include", "HOME")
+    check(result, 0, b"", group_warning())
+    files = read_dir(snapshot_dir)
+    assert b"SECRET" not in files
+    assert files[b"HOME"] == b"/h\n"
+    assert files[b"OTHER"] == b"o\n"
+
+
+def test_exclude_keeps_file(save_with: Saver, snapshot_dir: Path) -> None:
+    """An excluded name's central file is still kept."""
+    _central(snapshot_dir, {"SECRET": b"file"})
+    check(
+        save_with({b"SECRET": b"env"}, "--exclude", "SECRET"), 0, b"", group_warning()
+    )
+    assert read_dir(snapshot_dir)[b"SECRET"] == b"file\n"
+
+
+def test_unsafe_entries_skipped(
+    save: Saver, snapshot_dir: Path, tmp_path: Path
+) -> None:
+    """Links, directories, FIFOs and oversized files are skipped with one line each."""
+    _central(snapshot_dir, {"BIG": b"x" * (128 * 1024 + 1), "OK": b"ok"})
+    target = tmp_path / "target"
+    target.write_bytes(b"secret")
+    (snapshot_dir / "LINK").symlink_to(target)
+    (snapshot_dir / "SUB").mkdir()
+    os.mkfifo(snapshot_dir / "FIFO")
+    (snapshot_dir / ".hidden").write_bytes(b"skipped silently")
+
+    shown = f"'{snapshot_dir}"
+    check(
+        save({}),
+        0,
+        b"",
+        group_warning()
+        + (
+            f"{WARN}skipped existing {shown}/BIG': larger than 128 KiB\n"
+            f"{WARN}skipped existing {shown}/FIFO': not a regular file\n"
+            f"{WARN}skipped existing {shown}/LINK': not a regular file\n"
+            f"{WARN}skipped existing {shown}/SUB': not a regular file\n"
+        ).encode(),
+    )
+    assert read_dir(snapshot_dir) == {
+        b"ENVTOOLS_SNAPSHOT_DIR": os.fsencode(snapshot_dir) + b"\n",
+        b"OK": b"ok\n",
+    }
+    assert target.read_bytes() == b"secret"
+
+
+def test_overridden_entries_not_read(save: Saver, snapshot_dir: Path) -> None:
+    """An odd entry the environment replaces is neither read nor warned about."""
+    snapshot_dir.mkdir()
+    os.mkfifo(snapshot_dir / "FIFO")
+    check(save({b"FIFO": b"v"}), 0, b"", group_warning())
+    assert read_dir(snapshot_dir)[b"FIFO"] == b"v\n"
+
+
+def test_largest_value_kept(save: Saver, snapshot_dir: Path) -> None:
+    """A file of 128 KiB is kept if it ends in a newline, else skipped."""
+    limit = 128 * 1024
+    _central(snapshot_dir, {"MAX": b"y" * (limit - 1) + b"\n", "OVER": b"z" * limit})
+    shown = f"'{snapshot_dir}/OVER'"
+    warning = f"{WARN}skipped existing {shown}: larger than 128 KiB\n".encode()
+    check(save({}), 0, b"", group_warning() + warning)
+    files = read_dir(snapshot_dir)
+    assert files[b"MAX"] == b"y" * (limit - 1) + b"\n"
+    assert b"OVER" not in files
+
+
+def test_same_set_everywhere(save: Saver, snapshot_dir: Path) -> None:
+    """The three artifacts describe the same variables."""
+    _central(snapshot_dir, {"FILE": b"f"})
+    env = {b"A": b"1", b"B": b"2"}
+    check(save(env), 0, b"", group_warning())
+    saved = with_location({**env, b"FILE": b"f"}, snapshot_dir)
+    assert set(read_dir(snapshot_dir)) == set(saved)
+    assert jsonfile.loads(sidecar(snapshot_dir, ".json").read_bytes()) == dict(
+        sorted(saved.items())
+    )

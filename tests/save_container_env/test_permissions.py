@@ -1,0 +1,170 @@
+"""Owner, group and modes on every write, whatever the umask; root only."""
+
+from __future__ import annotations
+
+import grp
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from support.proc import check
+from support.proc import command
+from support.proc import run
+
+from save_container_env.conftest import Saver
+from save_container_env.helpers import group_warning
+from save_container_env.helpers import sidecar
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _modes(snapshot_dir: Path) -> dict[str, tuple[int, int, int]]:
+    """(uid, gid, permission bits) of each artifact and each file."""
+    paths = {
+        "dir": snapshot_dir,
+        "sh": sidecar(snapshot_dir, ".sh"),
+        "json": sidecar(snapshot_dir, ".json"),
+        "lock": snapshot_dir.with_name(f".{snapshot_dir.name}.lock"),
+    }
+    paths.update({f"file {p.name}": p for p in snapshot_dir.iterdir()})
+    result = {}
+    for label, path in paths.items():
+        info = path.lstat()
+        result[label] = (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
+    return result
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o077, 0o777])
+def test_group_modes(
+    umask: int, save_with: Saver, snapshot_dir: Path, group: grp.struct_group
+) -> None:
+    """root:GROUP, 0750 and 0640 (lock 0600 root), on a first and a second write."""
+    gid = group.gr_gid
+    expected = {
+        "dir": (0, gid, 0o750),
+        "sh": (0, gid, 0o640),
+        "json": (0, gid, 0o640),
+        "lock": (0, 0, 0o600),
+        "file A": (0, gid, 0o640),
+        "file ENVTOOLS_SNAPSHOT_DIR": (0, gid, 0o640),
+    }
+    for _ in range(2):
+        check(
+            save_with({b"A": b"1"}, "--group", group.gr_name, umask=umask), 0, b"", b""
+        )
+        assert _modes(snapshot_dir) == expected
+        # Loosened by hand: the next write sets them again.
+        for path in [
+            snapshot_dir,
+            *snapshot_dir.iterdir(),
+            sidecar(snapshot_dir, ".sh"),
+        ]:
+            path.chmod(0o777)
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o077])
+def test_missing_group(umask: int, save_with: Saver, snapshot_dir: Path) -> None:
+    """An unknown group: one warning, group root, 0700 and 0600."""
+    result = save_with({b"A": b"1"}, "--group", "no_such_group_x", umask=umask)
+    check(
+        result,
+        0,
+        b"",
+        b"save-container-env: warning: group 'no_such_group_x' not found: "
+        b"using 'root', 0700 and 0600\n",
+    )
+    assert _modes(snapshot_dir) == {
+        "dir": (0, 0, 0o700),
+        "sh": (0, 0, 0o600),
+        "json": (0, 0, 0o600),
+        "lock": (0, 0, 0o600),
+        "file A": (0, 0, 0o600),
+        "file ENVTOOLS_SNAPSHOT_DIR": (0, 0, 0o600),
+    }
+
+
+def test_plain_form_default_group(save: Saver, snapshot_dir: Path) -> None:
+    """With no option, the group is docker_env (or root with a warning)."""
+    check(save({b"A": b"1"}, umask=0o000), 0, b"", group_warning())
+    mode = stat.S_IMODE(snapshot_dir.stat().st_mode)
+    assert mode == (0o700 if group_warning() else 0o750)
+
+
+@pytest.mark.parametrize("args", [[], ["--dir", "{dir}"]])
+def test_refuses_non_root(
+    args: list[str], public_install: Path, open_dir: Path
+) -> None:
+    """Run by nobody, both forms refuse in one line, exit 1, and write nothing."""
+    target = open_dir / "snap"
+    argv = [str(public_install / "save-container-env")]
+    argv += [arg.replace("{dir}", str(target)) for arg in args]
+    env = {"PATH": "/usr/bin:/bin", "ENVTOOLS_SNAPSHOT_DIR": str(target)}
+    result = run(argv, env=env, user="nobody", group="nogroup", extra_groups=[])
+    check(result, 1, b"", b"save-container-env: must be run as root\n")
+    assert os.listdir(open_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "uid"),
+    [(0o777, 0), (0o775, 0), (0o757, 0), (0o755, 65534)],
+)
+def test_refuses_unsafe_parent(mode: int, uid: int, open_dir: Path) -> None:
+    """A parent that others can write to (or own) is refused, exit 1."""
+    parent = open_dir / "parent"
+    parent.mkdir()
+    os.chown(parent, uid, 0)
+    parent.chmod(mode)
+    target = parent / "snap"
+    result = run(
+        [command("save-container-env"), "--dir", str(target)],
+        env={"A": "1"},
+    )
+    check(
+        result,
+        1,
+        b"",
+        f"save-container-env: unsafe directory '{parent}': "
+        f"others can write to it\n".encode(),
+    )
+    assert os.listdir(parent) == []
+
+
+def test_sticky_parent_accepted(open_dir: Path, group: grp.struct_group) -> None:
+    """A root-owned sticky directory (like /tmp) is accepted."""
+    parent = open_dir / "sticky"
+    parent.mkdir()
+    parent.chmod(0o1777)
+    target = parent / "snap"
+    argv = [
+        command("save-container-env"),
+        "--dir",
+        str(target),
+        "--group",
+        group.gr_name,
+    ]
+    check(run(argv, env={"A": "1"}), 0, b"", b"")
+    assert (target / "A").read_bytes() == b"1\n"
+
+
+@pytest.mark.parametrize("kind", ["symlink", "file"])
+def test_location_not_a_directory(kind: str, save: Saver, snapshot_dir: Path) -> None:
+    """A file or a symbolic link where the directory goes: exit 1, one line."""
+    if kind == "symlink":
+        snapshot_dir.symlink_to("/etc")
+    else:
+        snapshot_dir.write_bytes(b"")
+    message = f"save-container-env: '{snapshot_dir}' is not a directory\n"
+    check(save({b"A": b"1"}), 1, b"", group_warning() + message.encode())
+    assert snapshot_dir.is_symlink() == (kind == "symlink")
+    assert not sidecar(snapshot_dir, ".sh").exists()
+
+
+def test_location_of_another_user(save: Saver, snapshot_dir: Path) -> None:
+    """A directory someone else made at the location is refused, exit 1."""
+    snapshot_dir.mkdir()
+    (snapshot_dir / "PATH").write_bytes(b"/evil\n")
+    os.chown(snapshot_dir, 65534, 65534)
+    message = f"save-container-env: '{snapshot_dir}' is not owned by root\n"
+    check(save({b"A": b"1"}), 1, b"", group_warning() + message.encode())
+    assert not sidecar(snapshot_dir, ".json").exists()
