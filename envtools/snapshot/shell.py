@@ -52,7 +52,7 @@ SPECIAL_NAMES = frozenset(
 _FIRST = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _REST = _FIRST | frozenset(b"0123456789")
 
-_HEADER = b"# Written by save-container-env; source it, do not edit it.\n"
+_HEADER = b"# Container environment, by envtools: source it, do not edit it.\n"
 
 # yash returns here unless its locale decodes UTF-8 (the printf output is
 # dropped when it cannot be decoded, leaving an empty word).

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="snapshots are root's"
 
 SAVED = {b"A": b"one", b"B": b"it's", b"EMPTY": b"", b"NL": b"ends\n"}
 
-HEADER = b"# Written by save-container-env; source it, do not edit it.\n"
+HEADER = b"# Container environment, by envtools: source it, do not edit it.\n"
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ def test_render_layout() -> None:
     env = {b"B": b"\xff", b"U": "é".encode(), b"A": b"1", b"A-B": b"x"}
     script, skipped = shell.render(env)
     assert script == (
-        b"# Written by save-container-env; source it, do not edit it.\n"
+        b"# Container environment, by envtools: source it, do not edit it.\n"
         b"export A='1'\n"
         b"case ${YASH_VERSION-} in ?*) "
         b"[ -n \"$(printf '\\303\\251')\" ] || return 0;; esac\n"
