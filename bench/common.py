@@ -11,11 +11,12 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from collections.abc import Sequence
 
 
 def time_commands(
-    commands: dict[str, Sequence[str]],
+    commands: Mapping[str, Sequence[str]],
     runs: int = 200,
     env: dict[str, str] | None = None,
 ) -> dict[str, float]:

@@ -1,18 +1,25 @@
 """One entry point for all four commands, chosen by name.
 
-The single-file build (``envtools.pyz``) is installed once and linked under
-each command's name, as busybox is.  The name the file was run under picks
-the command; failing that, the first argument does, so
-``envtools.pyz setuser nobody id`` works without any link.
+The single-file build (``envtools.pyz``) is installed once and run under
+each command's name, as busybox is: through a launcher script that names
+the command (what install.sh writes) or through a symlink to the archive.
+The name the file was run under picks the command; failing that, the first
+argument does, so ``envtools.pyz setuser nobody id`` works without any link.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 from envtools import errors
+
+# Importing typing costs milliseconds; mypy takes this name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
 
 PROG = "envtools"
 
@@ -29,6 +36,47 @@ _NAMES = ", ".join(COMMANDS)
 
 USAGE = f"usage: {PROG} COMMAND [ARG]...; COMMAND is one of {_NAMES}"
 
+
+class SitePackages:
+    """Put the site directories on sys.path when python-pam is imported.
+
+    The single-file build runs under ``python3 -IS``: the archive carries
+    click, so start-up skips the site module and every ``.pth`` file of the
+    system.  python-pam (for ``setuser --login``) is not in the archive but
+    in site-packages.  Placed last on ``sys.meta_path``, this finder is
+    asked about ``pam`` only when no other finder has it; it then does once
+    what ``-I`` alone would have done at start-up (``site.main()``: the
+    site-packages directories and their ``.pth`` files, no user site) and
+    looks ``pam`` up again.  Any other missing module stays missing, so a
+    module left out of the archive fails everywhere, not only on machines
+    without it in site-packages.
+    """
+
+    @classmethod
+    def find_spec(
+        cls,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+        /,
+    ) -> ModuleSpec | None:
+        """Add the site directories, then find ``pam`` on sys.path again.
+
+        :param fullname: the module's full name.
+        :param path: the parent package's ``__path__``; ``None`` for a
+            top-level module.
+        :param target: unused, part of the finder protocol.
+        :returns: the module spec, or ``None`` when it is nowhere.
+        """
+        if fullname != "pam" or path is not None:
+            return None
+        sys.meta_path.remove(cls)
+        import site
+
+        site.main()
+        from importlib.machinery import PathFinder
+
+        return PathFinder.find_spec(fullname)
 
 
 def choose(argv: list[str]) -> tuple[str, list[str]] | None:
@@ -50,14 +98,26 @@ def choose(argv: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
-def main() -> None:
-    """Run the command named by ``argv[0]`` or ``argv[1]``, else exit 2."""
-    chosen = choose(sys.argv)
+def main(command: str | None = None) -> None:
+    """Run *command*, else the one named by ``argv[0]`` or ``argv[1]``.
+
+    :param command: a name from :data:`COMMANDS`, as an installed launcher
+        gives it; ``None`` to choose by the arguments, exit 2 when they
+        name no command.
+    """
+    if sys.flags.no_site and SitePackages not in sys.meta_path:
+        sys.meta_path.append(SitePackages)
+    if command is not None:
+        chosen: tuple[str, list[str]] | None = (COMMANDS[command], sys.argv)
+    else:
+        chosen = choose(sys.argv)
     if chosen is None:
         sys.exit(_usage(sys.argv[1:]))
     module, sys.argv = chosen
-    command = importlib.import_module(module)
-    command.main()
+    # __import__, not importlib.import_module: the importlib package
+    # imports warnings, and the plain path would pay for both.
+    __import__(module)
+    sys.modules[module].main()
 
 
 def _usage(args: list[str]) -> int:

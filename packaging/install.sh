@@ -7,7 +7,7 @@
 # when envtools.pyz is beside it, else dist/ of the repository) and puts:
 #
 #   P/lib/envtools/envtools.pyz                   the archive
-#   P/bin/COMMAND                                 links to it, one per command
+#   P/bin/COMMAND                                 a launcher per command
 #   P/share/man/man1/*.1, P/share/man/man8/*.8    the man pages
 #   P/share/bash-completion/completions/COMMAND   bash completion
 #   P/share/zsh/site-functions/_COMMAND           zsh completion
@@ -18,7 +18,11 @@
 # relative to P, so a list written while staging holds once moved;
 # --uninstall removes exactly those (directories only when empty).  With
 # --destdir D (or $DESTDIR) everything goes under D/P, for staging into an
-# image or a package, and the links stay relative so they work once moved.
+# image or a package; the launchers find the archive relative to
+# themselves, so they work there and once moved.  A launcher is a short
+# script with the archive's own interpreter line: a symlink to the archive
+# works too, but Python runs a zip file through runpy, which costs about
+# 40% more start-up (see docs/DESIGN.md).
 # Exit status: 0 done, 1 failed, 2 usage.
 set -eu
 
@@ -88,9 +92,33 @@ put() { # put MODE SOURCE RELATIVE-TARGET
 	created="$created f $3"
 }
 
-link() { # link RELATIVE-TARGET LINK-VALUE
+# A launcher finds the archive from where it really is (links resolved),
+# as P/bin/../lib/envtools/envtools.pyz; a broken install is one line on
+# stderr with the command's own failure status, not a traceback.
+launcher() { # launcher RELATIVE-TARGET COMMAND
+	case $2 in
+	setuser | with-container-env) status=125 ;;
+	*) status=1 ;;
+	esac
 	make_dir "${1%/*}"
-	ln -s "$2" "$root/$1"
+	{
+		printf '%s\n' "$interpreter"
+		sed -e "s/COMMAND/$2/g" -e "s/STATUS/$status/" <<-'EOF'
+	# COMMAND from the single-file envtools, written by install.sh.
+	import os
+	import sys
+	top = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+	archive = os.path.join(top, "lib/envtools/envtools.pyz")
+	sys.path.insert(0, archive)
+	try:
+	    import envtools_boot
+	except ImportError:
+	    sys.stderr.write(f"COMMAND: cannot load envtools from '{archive}'\n")
+	    sys.exit(STATUS)
+	envtools_boot.run("COMMAND")
+	EOF
+	} >"$root/$1"
+	chmod 0755 "$root/$1"
 	created="$created f $1"
 }
 
@@ -100,7 +128,7 @@ plan() {
 	echo "0755 lib/envtools/envtools.pyz $from/envtools.pyz"
 	fish=share/fish/vendor_completions.d
 	for name in $commands; do
-		echo "link bin/$name ../lib/envtools/envtools.pyz"
+		echo "launcher bin/$name $name"
 		echo "0644 share/bash-completion/completions/$name $from/completion/bash/$name"
 		echo "0644 share/zsh/site-functions/_$name $from/completion/zsh/_$name"
 		echo "0644 $fish/$name.fish $from/completion/fish/$name.fish"
@@ -130,6 +158,11 @@ do_install() {
 		[ -f "$from/envtools.pyz" ] || from=$(dirname "$0")/../dist
 	fi
 	[ -f "$from/envtools.pyz" ] || die "no envtools.pyz in '$from': run build-pyz first"
+	interpreter=$(head -n 1 "$from/envtools.pyz")
+	case $interpreter in
+	"#!/"*) ;;
+	*) die "'$from/envtools.pyz' does not start with an interpreter line" ;;
+	esac
 	mkdir -p "$root"
 
 	# A previous install of ours is replaced as a whole.
@@ -145,8 +178,8 @@ do_install() {
 
 	created=
 	while read -r mode target source; do
-		if [ "$mode" = link ]; then
-			link "$target" "$source"
+		if [ "$mode" = launcher ]; then
+			launcher "$target" "$source"
 		else
 			put "$mode" "$source" "$target"
 		fi

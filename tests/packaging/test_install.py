@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -55,23 +56,96 @@ def prefix(tmp_path: Path) -> Path:
     return path
 
 
+def launcher(name: str) -> str:
+    """The launcher install.sh writes for command *name*."""
+    status = 125 if name in ("setuser", "with-container-env") else 1
+    return (
+        "#!/usr/bin/python3 -IS\n"
+        f"# {name} from the single-file envtools, written by install.sh.\n"
+        "import os\n"
+        "import sys\n"
+        "top = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))\n"
+        'archive = os.path.join(top, "lib/envtools/envtools.pyz")\n'
+        "sys.path.insert(0, archive)\n"
+        "try:\n"
+        "    import envtools_boot\n"
+        "except ImportError:\n"
+        f'    sys.stderr.write(f"{name}: cannot load envtools from '
+        "'{archive}'\\n\")\n"
+        f"    sys.exit({status})\n"
+        f'envtools_boot.run("{name}")\n'
+    )
+
+
 def test_install_puts_every_file(pyz_build: Path, prefix: Path) -> None:
-    """An install writes exactly the archive, links, pages and completions."""
+    """An install writes exactly the archive, launchers, pages and completions."""
     check(install(pyz_build, "--prefix", str(prefix)), 0, b"", b"")
     assert tree(prefix) == expected_files()
     for name in COMMANDS:
-        link = prefix / "bin" / name
-        assert os.readlink(link) == "../lib/envtools/envtools.pyz"
+        path = prefix / "bin" / name
+        assert path.read_text() == launcher(name)
+        assert path.stat().st_mode & 0o777 == 0o755
     assert (prefix / "lib/envtools/envtools.pyz").stat().st_mode & 0o777 == 0o755
     shared = [prefix / name for name in expected_files() if name.startswith("share/")]
     assert {path.stat().st_mode & 0o777 for path in shared} == {0o644}
 
 
 def test_installed_command_runs(pyz_build: Path, prefix: Path) -> None:
-    """A command run through its installed link does its job."""
+    """A command run through its installed launcher does its job."""
     check(install(pyz_build, "--prefix", str(prefix)), 0, b"", b"")
     result = run([str(prefix / "bin/setuser"), "nobody", "/usr/bin/id", "-u"])
     check(result, 0, b"65534\n", b"")
+
+
+def test_launcher_is_its_command_under_any_name(pyz_build: Path, prefix: Path) -> None:
+    """A link to a launcher under another name still runs the launcher's command."""
+    check(install(pyz_build, "--prefix", str(prefix)), 0, b"", b"")
+    alias = prefix / "as-user"
+    alias.symlink_to(prefix / "bin/setuser")
+    result = run([str(alias), "nobody", "/usr/bin/id", "-u"])
+    check(result, 0, b"65534\n", b"")
+    alias.unlink()
+
+
+def test_launcher_takes_the_archive_interpreter(
+    pyz_build: Path, prefix: Path, tmp_path: Path
+) -> None:
+    """The launchers start with the archive's own first line, whatever it is."""
+    source = tmp_path / "from"
+    for part in ("man", "completion"):
+        shutil.copytree(pyz_build / part, source / part)
+    data = (pyz_build / "envtools.pyz").read_bytes()
+    body = data[data.index(b"\n") :]
+    (source / "envtools.pyz").write_bytes(b"#!/usr/bin/python3.11 -IS" + body)
+    check(install(pyz_build, "--prefix", str(prefix), "--from", str(source)), 0, b"")
+    first = (prefix / "bin/setuser").read_text().split("\n")[0]
+    assert first == "#!/usr/bin/python3.11 -IS"
+    result = run([str(prefix / "bin/setuser"), "nobody", "/usr/bin/id", "-u"])
+    check(result, 0, b"65534\n", b"")
+
+
+def test_launcher_without_archive(pyz_build: Path, prefix: Path) -> None:
+    """A launcher whose archive is gone fails in one line with its own status."""
+    check(install(pyz_build, "--prefix", str(prefix)), 0, b"", b"")
+    (prefix / "lib/envtools/envtools.pyz").unlink()
+    archive = prefix / "lib/envtools/envtools.pyz"
+    for name, status in (("setuser", 125), ("container-env", 1)):
+        result = run([str(prefix / "bin" / name), "nobody", "true"])
+        expected = f"{name}: cannot load envtools from '{archive}'\n"
+        check(result, status, b"", expected.encode())
+
+
+def test_refuses_archive_without_interpreter(pyz_build: Path, tmp_path: Path) -> None:
+    """An archive with no #! line is refused in one line, exit 1, nothing written."""
+    source = tmp_path / "from"
+    source.mkdir()
+    (source / "envtools.pyz").write_bytes(b"PK\x05\x06" + bytes(18))
+    prefix = tmp_path / "prefix"
+    expected = f"install.sh: '{source}/envtools.pyz' does not start with an "
+    expected += "interpreter line\n"
+    argv = ["--prefix", str(prefix), "--from", str(source)]
+    check(install(pyz_build, *argv), 1, b"", expected.encode())
+    assert not prefix.exists()
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -120,10 +194,14 @@ def test_refuses_foreign_file(pyz_build: Path, prefix: Path) -> None:
 
 
 def test_destdir_staging(pyz_build: Path, tmp_path: Path) -> None:
-    """--destdir stages under D/PREFIX with relative links and manifest."""
+    """--destdir stages under D/PREFIX; launchers and manifest name PREFIX only."""
     stage = tmp_path / "stage"
     check(install(pyz_build, "--destdir", str(stage)), 0, b"", b"")
     assert tree(stage / "usr/local") == expected_files()
+    for name in COMMANDS:
+        assert (stage / "usr/local/bin" / name).read_text() == launcher(name)
+    result = run([str(stage / "usr/local/bin/setuser"), "nobody", "/usr/bin/id", "-u"])
+    check(result, 0, b"65534\n", b"")
     manifest = (stage / "usr/local/lib/envtools/installed").read_text()
     assert str(stage) not in manifest
     assert "f bin/setuser\n" in manifest

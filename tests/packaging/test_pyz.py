@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import marshal
 import os
+import shutil
 import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from support.pam import temp_service
 from support.proc import base_env
 from support.proc import check
 from support.proc import command
@@ -50,16 +54,54 @@ def links(pyz_build: Path) -> Path:
     return directory
 
 
-@pytest.fixture(params=["link", "argument"])
-def form(request: pytest.FixtureRequest, pyz: Path, links: Path) -> Argv:
-    """Build the argv of a command run through a link or as an argument."""
+@pytest.fixture(scope="session")
+def launchers(pyz_build: Path) -> Path:
+    """The bin directory of an install of the build, readable by everyone."""
+    prefix = pyz_build / "prefix"
+    if not prefix.exists():
+        argv = ["/bin/sh", str(pyz_build / "install.sh"), "--prefix", str(prefix)]
+        check(run(argv, env=base_env()), 0, b"", b"")
+    return prefix / "bin"
+
+
+@pytest.fixture(params=["launcher", "link", "argument"])
+def form(
+    request: pytest.FixtureRequest, pyz: Path, links: Path, launchers: Path
+) -> Argv:
+    """Build the argv of a command run installed, through a link or by name."""
 
     def build(name: str, *args: str) -> list[str]:
+        if request.param == "launcher":
+            return [str(launchers / name), *args]
         if request.param == "link":
             return [str(links / name), *args]
         return [str(pyz), name, *args]
 
     return build
+
+
+def interpreter_venv(top: Path, *packages: Path) -> Path:
+    """A venv of /usr/bin/python3 at *top*, *packages* copied into it.
+
+    :returns: its site-packages directory.
+    """
+    subprocess.run(
+        ["/usr/bin/python3", "-m", "venv", "--without-pip", str(top)], check=True
+    )
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = top / "lib" / version / "site-packages"
+    for package in packages:
+        shutil.copytree(package, site / package.name)
+    return site
+
+
+def retarget(pyz: Path, python: Path, target: Path) -> Path:
+    """Copy *pyz* to *target* with ``#!PYTHON -IS`` as its first line."""
+    data = pyz.read_bytes()
+    body = data[data.index(b"\n") :]
+    target.write_bytes(f"#!{python} -IS".encode() + body)
+    target.chmod(0o755)
+    return target
 
 
 def as_nobody(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
@@ -161,39 +203,168 @@ def test_isolated_from_python_variables(links: Path, tmp_path: Path) -> None:
     check(result, 0, b"65534\n", b"")
 
 
-def test_writes_nothing_as_nobody(pyz_build: Path, links: Path, tmp_path: Path) -> None:
+def test_writes_nothing_as_nobody(pyz_build: Path, form: Argv, tmp_path: Path) -> None:
     """Running the archive as a service user writes no file anywhere it can."""
     home = tmp_path / "home"
     home.mkdir(mode=0o777)
     home.chmod(0o777)
     before = sorted(p.name for p in pyz_build.iterdir())
     env = base_env(HOME=str(home), XDG_CACHE_HOME=str(home / "cache"))
-    result = as_nobody([str(links / "container-env"), "--help"], env=env, cwd=home)
+    result = as_nobody(form("container-env", "--help"), env=env, cwd=home)
     check(result, 0)
     assert list(home.iterdir()) == []
     assert sorted(p.name for p in pyz_build.iterdir()) == before
 
 
 def test_archive_layout(pyz: Path) -> None:
-    """Every module has legacy-layout bytecode; click is in, python-pam is not."""
-    assert pyz.read_bytes().startswith(b"#!/usr/bin/python3 -I\n")
+    """Bytecode, two bundle entries, click's licence; no pam, no directories."""
+    assert pyz.read_bytes().startswith(b"#!/usr/bin/python3 -IS\n")
     assert pyz.stat().st_mode & 0o777 == 0o755
     with zipfile.ZipFile(pyz) as archive:
         names = set(archive.namelist())
-    sources = {name for name in names if name.endswith(".py")}
-    assert sources, names
-    assert {name + "c" for name in sources} <= names
+        methods = {info.compress_type for info in archive.infolist()}
+        sources = marshal.loads(archive.read("envtools.sources"))
+    assert methods == {zipfile.ZIP_STORED}
+    others = {name for name in names if not name.endswith(".pyc")}
+    dist_info = {name for name in others if ".dist-info/" in name}
+    assert others - dist_info == {
+        "__main__.py",
+        "envtools_boot.py",
+        "envtools.bundle",
+        "envtools.sources",
+    }
+    assert {name.rsplit("/", 1)[-1] for name in dist_info} == {
+        "METADATA",
+        "LICENSE.txt",
+    }
+    modules = {name for name in names if name.endswith(".pyc")}
+    modules -= {"__main__.pyc", "envtools_boot.pyc"}
+    expected = {
+        name[: -len("/__init__.pyc")] if name.endswith("/__init__.pyc") else name[:-4]
+        for name in modules
+    }
+    assert set(sources) == {name.replace("/", ".") for name in expected}
+    assert {"click/__init__.pyc", "envtools/multicall.pyc"} <= modules
     assert not any("__pycache__" in name for name in names)
-    assert "click/__init__.pyc" in names
-    assert "envtools/multicall.pyc" in names
     assert not any(name.split("/")[0] in ("pam", "six") for name in names)
 
 
-def test_login_without_python_pam(form: Argv) -> None:
-    """Without python-pam beside the system Python, --login fails in one line."""
-    probe = run(["/usr/bin/python3", "-I", "-c", "import pam"])
-    if probe.returncode == 0:
-        pytest.skip("python-pam is installed for /usr/bin/python3")
-    argv = form("setuser", "--login", "--pam-service", "other", "nobody", "true")
+def test_bundle_serves_envtools(pyz: Path) -> None:
+    """Once installed, the bundle loads envtools' modules; click stays in the zip."""
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(pyz)!r})\n"
+        "import envtools_boot\n"
+        "envtools_boot.install()\n"
+        "import envtools.commands.setuser, click\n"
+        "for module in envtools.commands.setuser, envtools.commands, click:\n"
+        "    print(type(module.__loader__).__name__, module.__file__)\n"
+    )
+    result = run(["/usr/bin/python3", "-IS", "-c", script], env=base_env())
+    expected = (
+        f"Bundle {pyz}/envtools/commands/setuser.py\n"
+        f"Bundle {pyz}/envtools/commands/__init__.py\n"
+        f"zipimporter {pyz}/click/__init__.pyc\n"
+    )
+    check(result, 0, expected.encode(), b"")
+
+
+def test_runs_under_another_python(pyz: Path, tmp_path: Path) -> None:
+    """Bytecode for another Python is ignored: the archive runs from its sources."""
+    archive = tmp_path / "envtools.pyz"
+    data = pyz.read_bytes()
+    with open(archive, "wb") as out:
+        out.write(data[: data.index(b"\n") + 1])
+        with zipfile.ZipFile(pyz) as source, zipfile.ZipFile(out, "w") as target:
+            for name in source.namelist():
+                body = source.read(name)
+                if name.endswith(".pyc"):
+                    body = b"\0\0" + body[2:]
+                if name == "envtools.bundle":
+                    body = marshal.dumps(("cpython-0", {}))
+                target.writestr(name, body)
+    archive.chmod(0o755)
+    result = run([str(archive), "setuser", "nobody", "/usr/bin/id", "-u"])
+    check(result, 0, b"65534\n", b"")
+    launcher = tmp_path / "setuser"
+    launcher.write_text(
+        "#!/usr/bin/python3 -IS\nimport sys\n"
+        f"sys.path.insert(0, {str(archive)!r})\n"
+        "import envtools_boot\nenvtools_boot.run('setuser')\n"
+    )
+    launcher.chmod(0o755)
+    result = run([str(launcher), "--no-new-privs", "nobody", "/usr/bin/id", "-u"])
+    check(result, 0, b"65534\n", b"")
+
+
+def test_login_without_python_pam(pyz: Path, tmp_path: Path) -> None:
+    """Without python-pam beside the interpreter, --login fails in one line."""
+    interpreter_venv(tmp_path / "venv")
+    archive = retarget(pyz, tmp_path / "venv/bin/python", tmp_path / "envtools.pyz")
+    argv = [str(archive), "setuser", "--login", "--pam-service", "other"]
     expected = b"setuser: pam: python-pam is not installed: No module named 'pam'\n"
-    check(run(argv, env=base_env()), 125, b"", expected)
+    check(run(argv + ["nobody", "true"], env=base_env()), 125, b"", expected)
+
+
+def test_login_with_python_pam_in_site_packages(pyz: Path, tmp_path: Path) -> None:
+    """Under -IS the archive still finds python-pam in site-packages for --login."""
+    pam = pytest.importorskip("pam")
+    site = interpreter_venv(tmp_path / "venv", Path(pam.__file__).parent)
+    archive = retarget(pyz, tmp_path / "venv/bin/python", tmp_path / "envtools.pyz")
+    (tmp_path / "pam").mkdir(mode=0o755)
+    with temp_service(tmp_path / "pam") as service:
+        argv = [str(archive), "setuser", "--login", "--pam-service", service.name]
+        argv += ["--allow-missing-home", "nobody", "/usr/bin/id", "-u"]
+        check(run(argv, env=base_env()), 0, b"65534\n", b"")
+        assert service.marks() == "open_session nobody\nclose_session nobody\n"
+    assert (site / "pam").is_dir()
+
+
+def test_plain_path_skips_site_packages(pyz: Path, tmp_path: Path) -> None:
+    """A .pth file in site-packages runs for --login only, never on the plain path."""
+    site = interpreter_venv(tmp_path / "venv")
+    marker = tmp_path / "pth-ran"
+    (site / "zz-probe.pth").write_text(f"import os; os.mkdir({str(marker)!r})\n")
+    archive = retarget(pyz, tmp_path / "venv/bin/python", tmp_path / "envtools.pyz")
+    argv = [str(archive), "setuser", "nobody", "/usr/bin/id", "-u"]
+    check(run(argv, env=base_env()), 0, b"65534\n", b"")
+    assert not marker.exists()
+    argv = [str(archive), "setuser", "--login", "--pam-service", "other", "nobody"]
+    check(run(argv + ["true"], env=base_env()), 125, b"")
+    assert marker.is_dir()
+
+
+def test_launcher_imports(launchers: Path) -> None:
+    """The installed plain path imports no site, importlib, click or runpy."""
+    argv = ["/usr/bin/python3", "-IS", "-X", "importtime"]
+    argv += [str(launchers / "setuser"), "nobody", "true"]
+    result = run(argv, env=base_env())
+    check(result, 0, b"")
+    lines = result.stderr.decode().splitlines()
+    modules = {line.rsplit("|", 1)[-1].strip() for line in lines}
+    assert {"envtools_boot", "envtools.commands.setuser"} <= modules
+    assert not {"site", "importlib", "runpy", "click", "pam"} & modules
+    commands = {name for name in modules if name.startswith("envtools.commands.")}
+    assert commands == {"envtools.commands.setuser"}
+
+
+def test_site_packages_only_for_pam(pyz: Path, tmp_path: Path) -> None:
+    """Under -IS a missing module other than pam never loads site-packages."""
+    site = interpreter_venv(tmp_path / "venv")
+    (site / "zz-probe.pth").write_text("import sys; sys.pth_ran = True\n")
+    (site / "elsewhere.py").write_text("")
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(pyz)!r})\n"
+        "from envtools import multicall\n"
+        "sys.meta_path.append(multicall.SitePackages)\n"
+        "for name in ('elsewhere', 'pam'):\n"
+        "    try:\n"
+        "        __import__(name)\n"
+        "    except ImportError as error:\n"
+        "        print(error)\n"
+        "    print(hasattr(sys, 'pth_ran'))\n"
+    )
+    result = run([str(tmp_path / "venv/bin/python"), "-IS", "-c", script])
+    expected = b"No module named 'elsewhere'\nFalse\nNo module named 'pam'\nTrue\n"
+    check(result, 0, expected, b"")
