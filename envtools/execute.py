@@ -44,9 +44,11 @@ def exec_command(argv: list[str], env: dict[bytes, bytes]) -> NoReturn:
     each candidate in turn: *argv[0]* itself when it contains ``/``, else
     each PATH directory (PATH from *env*, ``os.defpath`` when unset; an
     empty element is the current directory).  ENOENT and ENOTDIR move on.
-    EACCES counts as "cannot execute" only when stat(2) finds the file, so
-    an unsearchable directory does not hide a later match or turn a missing
-    command into 126.  Any other error is remembered and the search goes on.
+    During a PATH search, EACCES counts as "cannot execute" only when
+    stat(2) finds the file, so an unsearchable directory does not hide a
+    later match or turn a missing command into 126; a command given as a
+    path that fails with EACCES is 126.  Any other error is remembered and
+    the search goes on.
     There is no ``/bin/sh`` retry for a file without a ``#!`` line.
 
     :param argv: the command and its arguments; must not be empty.
@@ -59,11 +61,12 @@ def exec_command(argv: list[str], env: dict[bytes, bytes]) -> NoReturn:
 
     name = argv[0]
     failure: OSError | None = None
+    searched = "/" not in name
     for path in candidates(name, env):
         try:
             os.execve(path, argv, env)
         except OSError as error:
-            if failure is None and _counts(path, error):
+            if failure is None and _counts(path, error, searched):
                 failure = error
 
     if failure is not None:
@@ -90,11 +93,16 @@ def candidates(name: str, env: dict[bytes, bytes]) -> list[bytes]:
     return [(part or b".") + b"/" + command for part in search.split(b":")]
 
 
-def _counts(path: bytes, error: OSError) -> bool:
-    """Whether *error* from execve of *path* means "found, cannot execute"."""
+def _counts(path: bytes, error: OSError, searched: bool) -> bool:
+    """Whether *error* from execve of *path* means "found, cannot execute".
+
+    The stat(2) check is for the PATH search only: a command given as a
+    path that the user may not reach is "Permission denied", as in the
+    shells, not "not found".
+    """
     if error.errno in _MISSING:
         return False
-    if error.errno != errno.EACCES:
+    if error.errno != errno.EACCES or not searched:
         return True
     try:
         os.stat(path)

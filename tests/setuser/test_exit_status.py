@@ -124,6 +124,22 @@ def test_unsearchable_path_directory_is_not_found(setuser):
     check(result, 127, stdout=b"", stderr=b"setuser: command 'tool' not found\n")
 
 
+def test_path_in_unsearchable_directory_is_permission_denied(setuser):
+    """A command given as a path the target cannot reach is 126, as in the shells."""
+    with public_dir() as top:
+        (top / "closed").mkdir(mode=0o700)
+        tool = top / "closed" / "tool"
+        write_script(tool, "#!/bin/sh\necho ran\n")
+        result = run(setuser("nobody", str(tool)), env=base_env())
+
+    check(
+        result,
+        126,
+        stdout=b"",
+        stderr=f"setuser: cannot execute '{tool}': Permission denied\n".encode(),
+    )
+
+
 def test_search_goes_past_unsearchable_directory(setuser):
     """After an unsearchable PATH directory the search goes on to the next one."""
     with public_dir() as top:
