@@ -13,6 +13,8 @@ the switch: the target user may be unable to read the interpreter's files.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 
 from envtools import errors
@@ -74,6 +76,8 @@ def run(
         current = _environment()
         env = merge(current, saved, clear=clear, no_override=no_override, keep=keep)
 
+        if "/" in argv[0]:
+            _refuse_own_script(argv[0])
         if target is not None:
             _switch(target, env)
         execute.exec_command(argv, env)
@@ -148,6 +152,37 @@ def _environment() -> dict[bytes, bytes]:
             quoted = errors.quote(name)
             errors.warn(PROG, f"dropped repeated environment variable {quoted}")
     return env
+
+
+def _refuse_own_script(path: str) -> None:
+    """Refuse a script whose ``#!`` line names with-container-env alone.
+
+    The kernel runs such a script as ``with-container-env SCRIPT``, which
+    would exec the script, which runs with-container-env again: a loop with
+    no end.  The file is opened without blocking, and only a regular file is
+    read; anything unreadable is left for execve to report.
+
+    :raises EnvtoolsError: the script's interpreter is with-container-env
+        with no command after it.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        head = os.read(fd, 256) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    finally:
+        os.close(fd)
+    if not head.startswith(b"#!"):
+        return
+    words = head[2:].split(b"\n", 1)[0].split()
+    if words and os.path.basename(words[0]) == b"env":
+        words = [word for word in words[1:] if not word.startswith(b"-")]
+    if len(words) == 1 and os.path.basename(words[0]) == PROG.encode():
+        raise errors.EnvtoolsError(
+            f"{errors.quote(path)} names {PROG} as its interpreter without a "
+            f"command: give one, as '#!/usr/local/bin/{PROG} sh'"
+        )
 
 
 def _click_command() -> click.Command:

@@ -215,6 +215,29 @@ def test_shebang_script(snap: Path, tmp_path: Path) -> None:
     check(result, 0, stdout=b"saved|arg one|/home/caller", stderr=b"")
 
 
+@pytest.mark.parametrize("line", ["#!{wce}", "#!/usr/bin/env {name}", "#! {wce}  "])
+def test_shebang_without_command_is_refused(
+    snap: Path, tmp_path: Path, line: str
+) -> None:
+    """A script naming with-container-env alone as interpreter is refused, not
+    exec'd in an endless loop."""
+    wce = command("with-container-env")
+    script = tmp_path / "script"
+    script.write_text(line.format(wce=wce, name="with-container-env") + "\necho ran\n")
+    script.chmod(0o755)
+    env = _caller(snap)
+    env["PATH"] = f"{Path(wce).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    result = run([str(script)], env=env, timeout=10)
+    check(
+        result,
+        125,
+        stdout=b"",
+        stderr=f"with-container-env: '{script}' names with-container-env as its "
+        "interpreter without a command: give one, as "
+        "'#!/usr/local/bin/with-container-env sh'\n".encode(),
+    )
+
+
 def test_user_reads_as_root_then_drops(snap: Path) -> None:
     """--user nobody gets the root-only snapshot and runs as nobody."""
     argv = [command("with-container-env"), "--user", "nobody", *REPORT]
