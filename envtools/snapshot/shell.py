@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from envtools.snapshot import IDENTITY_NAMES
+
 # Names that a supported shell treats specially on assignment: read-only
 # (bash's UID, mksh's KSH_VERSION), recomputed on each use (RANDOM,
 # SECONDS, LINENO), typed as integers (zsh's HISTSIZE), tied to an array
@@ -85,6 +87,11 @@ def name_problem(name: bytes) -> str | None:
         return "not a shell identifier"
     if name in SPECIAL_NAMES:
         return "special in some shell"
+    if name in IDENTITY_NAMES:
+        # A sourced HOME or USER would make a group member's login shell
+        # (--profile) think it is someone else; with-container-env never
+        # takes these from the snapshot either.
+        return "names who the shell runs as"
     return None
 
 

@@ -39,7 +39,7 @@ TRICKY = {
 
 # Names every shell must carry as plain variables, special or not.
 ORDINARY = [
-    b"PATH", b"HOME", b"LANG", b"TERM", b"IFS", b"PWD", b"OLDPWD", b"ENV",
+    b"PATH", b"LANG", b"TERM", b"IFS", b"PWD", b"OLDPWD", b"ENV",
     b"BASH_ENV", b"PS1", b"PS4", b"HOSTNAME", b"CDPATH", b"MAIL", b"TMPDIR",
     b"POSIXLY_CORRECT", b"YASH_VERSION", b"ZSH_VERSION", b"if", b"export",
 ]  # fmt: skip
@@ -85,10 +85,15 @@ def test_quote_refuses_nul() -> None:
         (b"UID", "special in some shell"),
         (b"path", "special in some shell"),
         (b"RANDOM", "special in some shell"),
+        (b"HOME", "names who the shell runs as"),
+        (b"USER", "names who the shell runs as"),
+        (b"LOGNAME", "names who the shell runs as"),
+        (b"SHELL", "names who the shell runs as"),
+        (b"GROUP", "names who the shell runs as"),
     ],
 )
 def test_name_problem(name: bytes, problem: str | None) -> None:
-    """Non-identifiers and special names are refused, with the reason."""
+    """Non-identifiers, special and identity names are refused, with the reason."""
     assert shell.name_problem(name) == problem
 
 

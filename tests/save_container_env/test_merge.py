@@ -27,6 +27,12 @@ def _central(snapshot_dir: Path, files: dict[str, bytes]) -> None:
         (snapshot_dir / name).write_bytes(content)
 
 
+def _home_left_out(snapshot_dir: Path) -> bytes:
+    """The warning for HOME, which the shell file never carries."""
+    shown = f"{snapshot_dir}.sh"
+    return f"{WARN}left 'HOME' out of '{shown}': names who the shell runs as\n".encode()
+
+
 def test_existing_files_kept(save: Saver, snapshot_dir: Path) -> None:
     """A hand-made file stays, normalized to value plus one newline."""
     _central(snapshot_dir, {"NOLF": b"value", "LF": b"value\n", "NUL": b"a\0b"})
@@ -71,15 +77,17 @@ def test_identity_names_not_taken(save: Saver, snapshot_dir: Path) -> None:
 def test_identity_file_kept(save: Saver, snapshot_dir: Path) -> None:
     """A file for an identity name put there by the image author stays."""
     _central(snapshot_dir, {"HOME": b"/srv"})
-    check(save({b"HOME": b"/root"}), 0, b"", group_warning())
+    result = save({b"HOME": b"/root"})
+    check(result, 0, b"", group_warning() + _home_left_out(snapshot_dir))
     assert read_dir(snapshot_dir)[b"HOME"] == b"/srv\n"
+    assert b"HOME" not in sidecar(snapshot_dir, ".sh").read_bytes()
 
 
 def test_exclude_and_include(save_with: Saver, snapshot_dir: Path) -> None:
     """--exclude drops a name from the environment; --include takes one back."""
     env = {b"SECRET": b"s", b"HOME": b"/h", b"OTHER": b"o"}
     result = save_with(env, "--exclude", "SECRET", "--include", "HOME")
-    check(result, 0, b"", group_warning())
+    check(result, 0, b"", group_warning() + _home_left_out(snapshot_dir))
     files = read_dir(snapshot_dir)
     assert b"SECRET" not in files
     assert files[b"HOME"] == b"/h\n"
