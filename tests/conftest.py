@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the commands under test default signal dispositions.
+
+    nohup, or a background job of a shell without job control, starts pytest
+    with SIGHUP, SIGINT or SIGQUIT ignored, and an ignored signal survives
+    exec: every child would inherit it, and the tests that check a command
+    ends up with nothing ignored would fail for a reason of the runner's.
+    """
+    for number in (signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_DFL)
+    # Python's own handler: reset to the default in every child at exec.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
