@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from envtools import errors
+
 Environ = dict[bytes, bytes]
 
 
@@ -49,3 +51,23 @@ def parse_block(block: bytes) -> tuple[Environ, list[bytes]]:
             continue
         environ[name] = value
     return environ, dropped
+
+
+def passable(prog: str) -> Environ:
+    """The initial environment, with one warning line per entry dropped.
+
+    Names only: a value, or an entry with no ``=`` at all, may be a secret.
+
+    :param prog: the command name the warnings start with.
+    """
+    env, dropped = initial_environ()
+    for entry in dropped:
+        name, sep, _ = entry.partition(b"=")
+        if not sep:
+            errors.warn(prog, "dropped an environment entry without '='")
+        elif not name:
+            errors.warn(prog, "dropped an environment entry with an empty name")
+        else:
+            quoted = errors.quote(name)
+            errors.warn(prog, f"dropped repeated environment variable {quoted}")
+    return env

@@ -48,10 +48,7 @@ def run(request: Request) -> int:
     """
     from envtools.snapshot import writer
 
-    environ, dropped = procenv.initial_environ()
-    for entry in dropped:
-        name = entry.partition(b"=")[0]
-        errors.warn(PROG, f"ignored malformed or repeated entry {errors.quote(name)}")
+    environ = procenv.passable(PROG)
     try:
         writer.save(request, environ)
     except errors.EnvtoolsError as error:

@@ -73,7 +73,7 @@ def run(
         saved = load.load(path, PROG)
         errors.debug(PROG, f"read {len(saved)} variables from {errors.quote(path)}")
 
-        current = _environment()
+        current = procenv.passable(PROG)
         env = merge(current, saved, clear=clear, no_override=no_override, keep=keep)
 
         if "/" in argv[0]:
@@ -136,22 +136,6 @@ def _switch(target: creds.Target, env: dict[bytes, bytes]) -> None:
     env.update(creds.identity(target))
     creds.switch(target)
     errors.debug(PROG, f"switched to uid {target.uid} gid {target.gid}")
-
-
-def _environment() -> dict[bytes, bytes]:
-    """The caller's environment as the kernel gave it, less what cannot pass."""
-    env, dropped = procenv.initial_environ()
-    for entry in dropped:
-        name, sep, _ = entry.partition(b"=")
-        # Names only: a value, or an entry with no '=' at all, may be a secret.
-        if not sep:
-            errors.warn(PROG, "dropped an environment entry without '='")
-        elif not name:
-            errors.warn(PROG, "dropped an environment entry with an empty name")
-        else:
-            quoted = errors.quote(name)
-            errors.warn(PROG, f"dropped repeated environment variable {quoted}")
-    return env
 
 
 def _refuse_own_script(path: str) -> None:

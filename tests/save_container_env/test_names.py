@@ -127,12 +127,14 @@ def test_malformed_entries(snapshot_dir: Path) -> None:
     """A repeated name keeps its first value; each odd entry gets one line."""
     argv = [sys.executable, "-c", _RAW_EXEC, command("save-container-env")]
     result = run(argv + [str(snapshot_dir)], env={})
-    warn = "save-container-env: warning: ignored malformed or repeated entry"
+    warn = "save-container-env: warning: dropped"
     check(
         result,
         0,
         b"",
-        f"{warn} 'A'\n{warn} 'NOEQUALS'\n".encode() + group_warning(),
+        f"{warn} repeated environment variable 'A'\n"
+        f"{warn} an environment entry without '='\n".encode()
+        + group_warning(),
     )
     files = read_dir(snapshot_dir)
     assert files[b"A"] == b"first\n"
