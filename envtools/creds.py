@@ -290,3 +290,56 @@ def set_no_new_privs() -> None:
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         reason = os.strerror(ctypes.get_errno())
         raise EnvtoolsError(f"unable to set no_new_privs: {reason}")
+
+
+def drop_terminal() -> None:
+    """Give up the controlling terminal, keeping this process and its pid.
+
+    Calls setsid(2), which starts a new session without a terminal.  That
+    fails for a process-group leader, which is what a shell with job control
+    makes of every command it starts; then opens ``/dev/tty`` and calls
+    ioctl(2) TIOCNOTTY on it, which detaches this process alone and leaves
+    its process group, so keys such as Ctrl-C still reach it.  A session
+    leader hangs up its foreground process group when it does this: SIGHUP
+    is ignored around the call so that it does not end this process.  Last,
+    checks that ``/dev/tty`` no longer opens.
+
+    fcntl, signal and termios are imported here, only when asked for: call
+    it before the switch.  A process without a controlling terminal cannot
+    push input into one with TIOCSTI unless it holds CAP_SYS_ADMIN.
+
+    :raises EnvtoolsError: the ioctl failed, or a terminal is still there.
+    """
+    try:
+        os.setsid()
+    except PermissionError:
+        _detach_terminal()
+
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return
+    raise EnvtoolsError("unable to give up the controlling terminal: still attached")
+
+
+def _detach_terminal() -> None:
+    """ioctl TIOCNOTTY on the controlling terminal, if there is one."""
+    import fcntl
+    import signal
+    import termios
+
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        # ENXIO: no controlling terminal, nothing to give up.
+        return
+    hangup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        fcntl.ioctl(fd, termios.TIOCNOTTY)
+    except OSError as error:
+        raise EnvtoolsError(
+            f"unable to give up the controlling terminal: {error.strerror}"
+        ) from None
+    finally:
+        signal.signal(signal.SIGHUP, hangup)
+        os.close(fd)

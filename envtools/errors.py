@@ -42,12 +42,21 @@ class UsageError(EnvtoolsError):
     """The command line was wrong; reported with a ``--help`` hint."""
 
 
+# Characters that move or hide text without showing anything: zero-width
+# marks, line and paragraph separators, bidirectional overrides and
+# isolates.  A name holding them could look like another name in a message,
+# or read as two lines to tools that split on U+2028.  Listed by hand:
+# unicodedata is an import, and quote() also runs after the switch.
+_INVISIBLE = frozenset([0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0xFEFF])
+
+
 def quote(value: str | bytes) -> str:
     """Render *value* in single quotes, safe to put on one terminal line.
 
     Control characters and undecodable bytes are shown as backslash escapes,
-    so a hostile name can neither break the one-line rule nor send escape
-    sequences to the terminal.
+    and invisible or text-reordering characters as ``\\uXXXX``, so a hostile
+    name can neither break the one-line rule, send escape sequences to the
+    terminal, nor pass for another name.
     """
     if isinstance(value, bytes):
         value = value.decode("utf-8", "surrogateescape")
@@ -60,6 +69,8 @@ def quote(value: str | bytes) -> str:
             out.append(f"\\x{code - 0xDC00:02x}")
         elif code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
             out.append(f"\\x{code:02x}")
+        elif code in _INVISIBLE or 0x2028 <= code <= 0x202E or 0x2066 <= code <= 0x2069:
+            out.append(f"\\u{code:04x}")
         else:
             out.append(char)
     return "'" + "".join(out) + "'"

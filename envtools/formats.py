@@ -27,6 +27,11 @@ _FISH_OWN = frozenset(
     b" status_generation fish_kill_signal fish_killring SHLVL PWD umask".split()
 )
 
+# fish splits these two on ':' and turns every empty element into '.', so
+# a value with an empty element (or an empty value) does not come back as
+# written.  Other names ending in PATH keep theirs.  Checked against fish 3.6.
+_FISH_DOT_PATHS = frozenset([b"PATH", b"CDPATH"])
+
 _ASCII_NAME = re.compile(rb"[A-Za-z0-9_]+")
 _ENV_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -73,6 +78,8 @@ def _fish_problem(name: bytes, value: bytes) -> str | None:
         return "fish does not let a script set it"
     if not _is_utf8(value):
         return "fish reads a script as UTF-8 and the value is not"
+    if name in _FISH_DOT_PATHS and b"" in value.split(b":"):
+        return "fish turns an empty element of it into '.'"
     return None
 
 

@@ -24,7 +24,10 @@ MAX_VALUE = 128 * 1024
 MAX_HOPS = 40
 
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+# Through /proc/self/fd the last component is a link to the file itself,
+# which O_NOFOLLOW would refuse.
+_REOPEN_FLAGS = _FILE_FLAGS & ~os.O_NOFOLLOW
 _WRITABLE = stat.S_IWGRP | stat.S_IWOTH
 
 
@@ -112,10 +115,13 @@ def check_gate(info: os.stat_result, path: str) -> None:
 def open_entry(dir_fd: int, name: str, dir_path: str) -> int:
     """Open the snapshot file *name* for reading, checked on the descriptor.
 
-    ``openat`` with ``O_RDONLY|O_NOFOLLOW|O_NONBLOCK`` (a FIFO opens at once
-    instead of blocking), then ``fstat``.  When *name* is a symbolic link
-    (``ELOOP``), it is followed by hand, hop by hop, as long as it stays
-    inside the snapshot directory: the Kubernetes ``..data`` layout.
+    ``openat`` with ``O_PATH|O_NOFOLLOW``, which opens nothing, then
+    ``fstat``: a FIFO, socket or device node is refused before any open(2)
+    could act on it (block on a FIFO, make a terminal the controlling one,
+    arm a watchdog).  A regular file is then opened for reading through
+    ``/proc/self/fd``, the same inode.  When *name* is a symbolic link, it
+    is followed by hand, hop by hop, as long as it stays inside the
+    snapshot directory: the Kubernetes ``..data`` layout.
 
     :param dir_fd: the snapshot directory.
     :param dir_path: its path, for messages.
@@ -124,12 +130,15 @@ def open_entry(dir_fd: int, name: str, dir_path: str) -> int:
     :raises EnvtoolsError: the file cannot be opened or is untrusted.
     """
     shown = dir_path + "/" + name
+    path_fd = _open_path(dir_fd, name, shown, vanish=True)
     try:
-        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
-    except OSError as error:
-        if error.errno != errno.ELOOP:
-            raise _os_error(error, shown, vanish=True) from None
-        fd = _follow_inside(dir_fd, name, dir_path)
+        info = os.fstat(path_fd)
+        if stat.S_ISLNK(info.st_mode):
+            fd = _follow_inside(dir_fd, name, dir_path)
+        else:
+            fd = _reopen_regular(path_fd, info, dir_fd, name, shown)
+    finally:
+        os.close(path_fd)
     try:
         check_file(os.fstat(fd), shown)
     except BaseException:
@@ -213,15 +222,19 @@ def _follow_inside(dir_fd: int, name: str, dir_path: str) -> int:
             fd = _open_path(current, part, shown, vanish=True)
             info = os.fstat(fd)
             if stat.S_ISLNK(info.st_mode):
-                os.close(fd)
                 hops += 1
-                pending = _link_parts(current, part, shown, hops) + pending
+                try:
+                    pending = _link_parts(fd, shown, hops) + pending
+                finally:
+                    os.close(fd)
             elif pending:
                 entered.append((fd, part))
                 check_dir(info, shown)
             else:
-                os.close(fd)
-                return _open_final(current, part, shown)
+                try:
+                    return _reopen_regular(fd, info, current, part, shown)
+                finally:
+                    os.close(fd)
         shown = quote(dir_path + "/" + name)
         raise EnvtoolsError(f"refusing {shown}: not a regular file")
     finally:
@@ -237,11 +250,17 @@ def _climb(entered: list[tuple[int, str]], shown: str) -> None:
     os.close(entered.pop()[0])
 
 
-def _link_parts(dir_fd: int, part: str, shown: str, hops: int) -> list[str]:
+def _link_parts(link_fd: int, shown: str, hops: int) -> list[str]:
+    """The components of the target of the link opened as *link_fd*.
+
+    Read with readlinkat(2) on the ``O_PATH`` descriptor itself, not by
+    name: a name can be swapped for a file between the fstat that found a
+    link and the read.
+    """
     if hops > MAX_HOPS:
         raise EnvtoolsError(f"refusing {quote(shown)}: too many symbolic links")
     try:
-        target = os.readlink(part, dir_fd=dir_fd)
+        target = os.readlink("", dir_fd=link_fd)
     except OSError as error:
         raise _os_error(error, shown, vanish=True) from None
     if target.startswith("/"):
@@ -250,14 +269,38 @@ def _link_parts(dir_fd: int, part: str, shown: str, hops: int) -> list[str]:
     return target.split("/")
 
 
-def _open_final(dir_fd: int, part: str, shown: str) -> int:
+def _reopen_regular(
+    path_fd: int, info: os.stat_result, dir_fd: int, part: str, shown: str
+) -> int:
+    """Open the ``O_PATH`` descriptor *path_fd* for reading, if a regular file.
+
+    Through ``/proc/self/fd``, so it is the inode *info* describes.  Without
+    /proc, *part* is opened again in *dir_fd* and must still be that inode.
+
+    :raises EnvtoolsError: not a regular file, or the open failed.
+    :raises Vanished: without /proc, *part* was replaced in between.
+    """
+    if not stat.S_ISREG(info.st_mode):
+        raise EnvtoolsError(f"refusing {quote(shown)}: not a regular file")
     try:
-        return os.open(part, _FILE_FLAGS, dir_fd=dir_fd)
+        return os.open(f"/proc/self/fd/{path_fd}", _REOPEN_FLAGS)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise _os_error(error, shown) from None
+
+    try:
+        fd = os.open(part, _FILE_FLAGS, dir_fd=dir_fd)
     except OSError as error:
         if error.errno == errno.ELOOP:
             # It was a regular file a moment ago: swapped under us.
             raise Vanished(shown) from None
         raise _os_error(error, shown, vanish=True) from None
+    now = os.fstat(fd)
+    if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+        os.close(fd)
+        raise Vanished(shown)
+    return fd
 
 
 def _check_owner(info: os.stat_result, path: str) -> None:

@@ -104,10 +104,21 @@ def run(
     path = service_file(service)
     bindings = _load_pam()
 
-    session = Session(bindings, service, target.name)
+    # From the moment the session opens until it is closed, a forwarded
+    # signal must not end this process, or the session would stay open.
+    # Until the command exists, such signals are only noted; it gets them
+    # as soon as it is forked.
+    dispositions = _defer_signals()
+    try:
+        session = Session(bindings, service, target.name)
+    except BaseException:
+        _restore_signals(dispositions)
+        raise
     try:
         env = login_environ(env, target, session.environment())
-        status = _supervise(target, argv, env, allow_missing_home, no_new_privs)
+        status = _supervise(
+            target, argv, env, allow_missing_home, no_new_privs, dispositions
+        )
     finally:
         session.close()
     errors.debug(PROG, f"pam: session of service {quote(path)} closed")
@@ -324,17 +335,45 @@ class Session:
         return int(bindings.PAM_SUCCESS)
 
 
+def _defer_signals() -> dict[int, Any]:
+    """Note the :data:`FORWARDED` signals instead of acting on them.
+
+    :returns: the dispositions they had, for :func:`_restore_signals` and
+        for the command.
+    """
+    del _DEFERRED[:]
+    return {number: signal.signal(number, _defer) for number in FORWARDED}
+
+
+def _defer(number: int, frame: object) -> None:
+    """A signal handler that keeps the signal for the command."""
+    _DEFERRED.append(number)
+
+
+# Forwarded signals that came before the command existed, in order.
+_DEFERRED: list[int] = []
+
+
+def _restore_signals(dispositions: dict[int, Any]) -> None:
+    """Put back the dispositions :func:`_defer_signals` returned."""
+    for number, handler in dispositions.items():
+        signal.signal(number, signal.SIG_DFL if handler is None else handler)
+
+
 def _supervise(
     target: creds.Target,
     argv: list[str],
     env: dict[bytes, bytes],
     allow_missing_home: bool,
     no_new_privs: bool,
+    dispositions: dict[int, Any],
 ) -> int:
     """Fork the command and wait for it; return its wait status.
 
     The forwarded signals and SIGCHLD are blocked before fork(2) and taken
-    with sigwaitinfo(2), so none is lost between fork and wait.  Once the
+    with sigwaitinfo(2), so none is lost between fork and wait; those
+    noted earlier (:func:`_defer_signals`) are sent to the command first.
+    The child gets back *dispositions*, the caller's.  Once the
     child is reaped, the forwarded signals get handlers that do nothing
     until this process ends: the command is gone, and a late SIGTERM must
     not stop the session from being closed.
@@ -353,9 +392,19 @@ def _supervise(
         pid = _fork()
         if pid == 0:
             _child(
-                target, argv, env, allow_missing_home, set_no_new_privs, mask, inherited
+                target,
+                argv,
+                env,
+                allow_missing_home,
+                set_no_new_privs,
+                mask,
+                {**dispositions, signal.SIGCHLD: inherited},
             )
         errors.debug(PROG, f"started the command as pid {pid}")
+        # Blocked since before the fork, so no handler adds to it now.
+        for number in _DEFERRED:
+            os.kill(pid, number)
+            errors.debug(PROG, f"forwarded {signal.Signals(number).name}")
         return _wait(pid, watched)
     finally:
         # Handlers, not SIG_IGN, and the mask as it was: the programs that
@@ -410,7 +459,7 @@ def _child(
     allow_missing_home: bool,
     set_no_new_privs: Callable[[], None] | None,
     mask: Iterable[int],
-    inherited: Any,
+    dispositions: dict[int, Any],
 ) -> NoReturn:
     """Become the command: switch, enter the home, exec; never return.
 
@@ -419,11 +468,13 @@ def _child(
     """
     status = errors.EXIT_WRAPPER_FAILED
     try:
-        # Python's SIGINT handler would raise KeyboardInterrupt in here
-        # instead of ending the child as the default action does.
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGCHLD, inherited)
+        # The caller's dispositions, but for Python's SIGINT handler, which
+        # would raise KeyboardInterrupt in here instead of ending the child
+        # as the default action does.
+        for number, handler in dispositions.items():
+            if handler is signal.default_int_handler or handler is None:
+                handler = signal.SIG_DFL
+            signal.signal(number, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
         if set_no_new_privs is not None:

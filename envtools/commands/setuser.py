@@ -48,12 +48,14 @@ def run(
     login: bool = False,
     pam_service: str = DEFAULT_PAM_SERVICE,
     allow_missing_home: bool = False,
+    setsid: bool = False,
 ) -> int:
     """Switch to *user_spec* and exec *argv*; return only on failure.
 
     Reads the environment, resolves the user spec, adds HOME, USER and
-    LOGNAME, then sets no_new_privs when asked, switches and execs.  The two
-    command-line paths both end here.
+    LOGNAME, then gives up the controlling terminal and sets no_new_privs
+    when asked, switches and execs.  The two command-line paths both end
+    here.
 
     :param user_spec: ``USER[:GROUP]``, see :func:`envtools.creds.resolve`.
     :param argv: the command and its arguments.
@@ -61,15 +63,20 @@ def run(
     :param login: run in a PAM session instead (``--login``).
     :param pam_service: the PAM service for *login*.
     :param allow_missing_home: with *login*, start in ``/`` without a home.
+    :param setsid: give up the controlling terminal before the switch
+        (``--setsid``), see :func:`envtools.creds.drop_terminal`.
     :returns: 125, 126 or 127 after reporting the error on stderr; with
         *login*, the command's own status.
     """
     try:
-        env = _environment()
+        env = procenv.passable(PROG)
         target = creds.resolve(user_spec)
         env.update(creds.identity(target))
         _debug_target(target)
 
+        if setsid:
+            creds.drop_terminal()
+            errors.debug(PROG, "gave up the controlling terminal")
         if login:
             return _login(
                 target, argv, env, pam_service, allow_missing_home, no_new_privs
@@ -85,22 +92,6 @@ def run(
         execute.exec_command(argv, env)
     except errors.EnvtoolsError as error:
         return errors.fail(PROG, error, errors.EXIT_WRAPPER_FAILED)
-
-
-def _environment() -> dict[bytes, bytes]:
-    """The caller's environment as the kernel gave it, less what cannot pass."""
-    env, dropped = procenv.initial_environ()
-    for entry in dropped:
-        name, sep, _ = entry.partition(b"=")
-        # Names only: a value, or an entry with no '=' at all, may be a secret.
-        if not sep:
-            errors.warn(PROG, "dropped an environment entry without '='")
-        elif not name:
-            errors.warn(PROG, "dropped an environment entry with an empty name")
-        else:
-            quoted = errors.quote(name)
-            errors.warn(PROG, f"dropped repeated environment variable {quoted}")
-    return env
 
 
 def _debug_target(target: creds.Target) -> None:
@@ -165,6 +156,12 @@ def _click_command() -> click.Command:
         is_flag=True,
         help="With --login, start in / when the home directory is missing.",
     )
+    @click.option(
+        "--setsid",
+        is_flag=True,
+        help="Give up the controlling terminal first, so that the command "
+        "cannot push input into the caller's terminal (TIOCSTI).",
+    )
     @click.option("-v", "--verbose", is_flag=True, help="Report each step on stderr.")
     @click.version_option(
         __version__, prog_name=PROG, message="%(prog)s (envtools) %(version)s"
@@ -186,6 +183,7 @@ def _click_command() -> click.Command:
         login: bool,
         pam_service: str | None,
         allow_missing_home: bool,
+        setsid: bool,
         verbose: bool,
     ) -> None:
         """Run a command as another user and group, in place of setuser.
@@ -205,6 +203,7 @@ def _click_command() -> click.Command:
             login=login,
             pam_service=DEFAULT_PAM_SERVICE if pam_service is None else pam_service,
             allow_missing_home=allow_missing_home,
+            setsid=setsid,
         )
         # Exit here rather than return through click: nothing after the
         # switch may run code that was not loaded before it.

@@ -28,10 +28,12 @@ def load(path: str, prog: str = "container-env") -> dict[bytes, bytes]:
 
     Opens the directory (see :func:`envtools.perms.open_snapshot_dir`), checks
     the gate, lists it, then opens, checks and reads each file in name order
-    (:func:`envtools.perms.open_entry`).  Names starting with ``.`` are
+    (:func:`envtools.perms.open_entry`), and last checks the path still
+    names the directory it read.  Names starting with ``.`` are
     skipped silently; a name holding ``=`` and a file larger than
     ``perms.MAX_VALUE`` are skipped with a warning.  A listed name that is
-    gone when opened restarts the read, so two snapshots never mix.
+    gone when opened, or a directory swapped during the read, restarts the
+    read, so two snapshots never mix and a half-deleted one is never used.
 
     :param path: the snapshot directory, absolute.
     :param prog: the command name for warnings.
@@ -73,9 +75,32 @@ def _load_once(path: str, warnings: list[str]) -> dict[bytes, bytes]:
             value = _read_one(dir_fd, name, path, warnings)
             if value is not None:
                 env[name] = value
-        return env
     finally:
         os.close(dir_fd)
+
+    _check_unswapped(path, info)
+    return env
+
+
+def _check_unswapped(path: str, info: os.stat_result) -> None:
+    """Make sure *path* still names the directory that was read.
+
+    The writer swaps in a new directory, then empties and removes the old
+    one.  A reader that opened the old one just before the swap can list it
+    after some or all of its files are gone: an empty or partial snapshot
+    with no missing name to notice.  So after the read, lstat(2) the path:
+    another inode there means the read may be torn, and it starts again.
+
+    :raises perms.Vanished: *path* is gone or is another inode now.
+    """
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        raise perms.Vanished(path) from None
+    except OSError as error:
+        raise EnvtoolsError(f"cannot read {quote(path)}: {error.strerror}") from None
+    if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+        raise perms.Vanished(path)
 
 
 def _reopen(path_fd: int, path: str) -> int:

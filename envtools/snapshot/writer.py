@@ -19,6 +19,7 @@ import fcntl
 import grp
 import os
 import stat
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 
@@ -373,28 +374,64 @@ def _write_artifacts(
     owner: _Owner,
     reuse: _Reuse,
 ) -> None:
-    """Write DIR.json, then DIR.sh, then swap in the new DIR."""
+    """Write DIR.json, DIR.sh and the new DIR, then rename them into place.
+
+    All three are complete under temporary names before the first rename, so
+    a write that fails (a full disk) leaves every artifact as it was; the
+    temporaries are removed before the error goes up.  Then DIR.json and
+    DIR.sh are renamed and the new DIR swapped in, in that order.
+    """
     script, skipped = shell.render(env)
     for name, problem in skipped:
         errors.warn(PROG, f"left {quote(name)} out of {quote(path + '.sh')}: {problem}")
-    _replace_file(parent_fd, base, base + ".json", jsonfile.dumps(env), owner)
-    _replace_file(parent_fd, base, base + ".sh", script, owner)
-    _replace_dir(parent_fd, base, path, env, owner, reuse)
+    temps: list[str] = []
+    try:
+        temps.append(_write_temp_file(parent_fd, base, jsonfile.dumps(env), owner))
+        temps.append(_write_temp_file(parent_fd, base, script, owner))
+        temps.append(_build_dir(parent_fd, base, path, env, owner, reuse))
+    except BaseException:
+        for temp in temps:
+            _discard(parent_fd, temp)
+        raise
+
+    # Loaded before the first rename: importing ctypes takes milliseconds,
+    # which would keep the three renames that much further apart.
+    renameat2 = _renameat2()
+    json_temp, script_temp, dir_temp = temps
+    os.replace(json_temp, base + ".json", src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+    os.replace(script_temp, base + ".sh", src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+    _swap(renameat2, parent_fd, dir_temp, base)
+    _remove_tree(parent_fd, dir_temp)
 
 
-def _replace_file(
-    parent_fd: int, base: str, name: str, data: bytes, owner: _Owner
-) -> None:
-    """Write *data* to a temporary file, set its owner and mode, rename it."""
+def _discard(parent_fd: int, temp: str) -> None:
+    """Remove the temporary *temp* after a failure, as far as possible.
+
+    What stays behind is removed by the next writer, under the lock.
+    """
+    try:
+        _remove_tree(parent_fd, temp)
+    except OSError:
+        pass
+
+
+def _write_temp_file(parent_fd: int, base: str, data: bytes, owner: _Owner) -> str:
+    """Write *data* to a new temporary file of the right owner and mode.
+
+    :returns: its name in *parent_fd*; removed again if writing fails.
+    """
     temp = _temp_name(base)
     fd = os.open(temp, _CREATE_FLAGS, owner.file_mode, dir_fd=parent_fd)
     try:
         os.fchown(fd, 0, owner.gid)
         os.fchmod(fd, owner.file_mode)
         _write_all(fd, data)
-    finally:
+    except BaseException:
         os.close(fd)
-    os.replace(temp, name, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        _discard(parent_fd, temp)
+        raise
+    os.close(fd)
+    return temp
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -403,30 +440,36 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _replace_dir(
+def _build_dir(
     parent_fd: int,
     base: str,
     path: str,
     env: dict[bytes, bytes],
     owner: _Owner,
     reuse: _Reuse,
-) -> None:
-    """Build the new envdir beside the old one, swap it in, delete the old."""
+) -> str:
+    """Build the new envdir under a temporary name beside the old one.
+
+    :returns: its name in *parent_fd*; removed again if building fails.
+    """
     temp = _temp_name(base)
     os.mkdir(temp, 0o700, dir_fd=parent_fd)
-    dir_fd = os.open(temp, _DIR_FLAGS, dir_fd=parent_fd)
     try:
-        # The set-group-ID bit makes each new file inherit the group, which
-        # saves one fchown per file; it is cleared once the files exist.
-        os.fchown(dir_fd, 0, owner.gid)
-        os.fchmod(dir_fd, 0o2700)
-        _fill_dir(dir_fd, path, env, owner.file_mode, reuse)
-        os.fchmod(dir_fd, owner.dir_mode)
-    finally:
-        os.close(dir_fd)
-
-    _swap(parent_fd, temp, base)
-    _remove_tree(parent_fd, temp)
+        dir_fd = os.open(temp, _DIR_FLAGS, dir_fd=parent_fd)
+        try:
+            # The set-group-ID bit makes each new file inherit the group,
+            # which saves one fchown per file; it is cleared once the files
+            # exist.
+            os.fchown(dir_fd, 0, owner.gid)
+            os.fchmod(dir_fd, 0o2700)
+            _fill_dir(dir_fd, path, env, owner.file_mode, reuse)
+            os.fchmod(dir_fd, owner.dir_mode)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        _discard(parent_fd, temp)
+        raise
+    return temp
 
 
 def _fill_dir(
@@ -538,16 +581,22 @@ def _previous_values(parent_fd: int, base: str) -> dict[bytes, bytes] | None:
         os.close(fd)
 
 
-def _swap(parent_fd: int, temp: str, base: str) -> None:
-    """Put directory *temp* at *base* in one step.
+def _renameat2() -> Callable[..., int]:
+    """renameat2(2) from the C library, through ctypes (imported here)."""
+    import ctypes
+
+    renameat2: Callable[..., int] = ctypes.CDLL(None, use_errno=True).renameat2
+    return renameat2
+
+
+def _swap(renameat2: Callable[..., int], parent_fd: int, temp: str, base: str) -> None:
+    """Put directory *temp* at *base* in one step, with *renameat2*.
 
     RENAME_EXCHANGE when *base* exists (the old tree ends up at *temp*),
     else RENAME_NOREPLACE (nothing ends up at *temp*).
     """
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = libc.renameat2
     old, new = os.fsencode(temp), os.fsencode(base)
     if renameat2(parent_fd, old, parent_fd, new, _RENAME_EXCHANGE) == 0:
         return
@@ -577,4 +626,5 @@ def _install_profile(dir_fd: int, path: str) -> None:
         b"    . " + target + b"\n"
         b"fi\n"
     )
-    _replace_file(dir_fd, base, base + ".sh", snippet, _Owner(0, 0o755, 0o644))
+    temp = _write_temp_file(dir_fd, base, snippet, _Owner(0, 0o755, 0o644))
+    os.replace(temp, base + ".sh", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
