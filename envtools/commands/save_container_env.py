@@ -127,8 +127,9 @@ def _click_command() -> click.Command:
         Saves the environment this command was started with to DIR (one file
         per variable), DIR.sh (export lines) and DIR.json, replacing each
         atomically.  Files already in DIR are kept; for a name in both, the
-        environment wins.  HOME, USER, LOGNAME, GROUP, UID, GID and SHELL are
-        not taken from the environment.  Must be run as root.
+        environment wins.  HOME, USER, LOGNAME, GROUP, UID, GID, SHELL, PWD,
+        OLDPWD, SHLVL, _ and TERM are not taken from the environment.  Must be
+        run as root.
         """
         errors.set_verbose(verbose)
         request = Request(

@@ -23,6 +23,17 @@ IDENTITY_NAMES = frozenset(
 )
 
 
+# Names a shell or a terminal sets for one process: the directory it was
+# started in, its nesting level, the last command, the terminal type.  Saved,
+# they would follow every reader around (a PWD that is not the working
+# directory, root's TERM in a member's login shell through --profile).
+SESSION_NAMES = frozenset([b"PWD", b"OLDPWD", b"SHLVL", b"_", b"TERM"])
+
+# What the writer does not take from its own environment unless --include
+# names it.
+NOT_SAVED = IDENTITY_NAMES | SESSION_NAMES
+
+
 def location(option: str | None) -> str:
     """The snapshot directory: *option*, else $ENVTOOLS_SNAPSHOT_DIR, else
     the default.  Always an absolute path without a trailing slash."""

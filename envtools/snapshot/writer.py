@@ -26,7 +26,7 @@ from collections.abc import Set as AbstractSet
 from envtools import errors
 from envtools.errors import EnvtoolsError
 from envtools.errors import quote
-from envtools.snapshot import IDENTITY_NAMES
+from envtools.snapshot import NOT_SAVED
 from envtools.snapshot import envdir
 from envtools.snapshot import jsonfile
 from envtools.snapshot import shell
@@ -59,7 +59,7 @@ class Request:
     :param keep_existing: files already in the directory win over the
         process environment.
     :param exclude: names not taken from the process environment, on top
-        of :data:`~envtools.snapshot.IDENTITY_NAMES`.
+        of :data:`~envtools.snapshot.NOT_SAVED`.
     :param include: names taken from the process environment even when
         excluded (by default or by *exclude*).
     :param profile_dir: where to install the profile snippet, or None.
@@ -350,7 +350,7 @@ def _read_one(dir_fd: int, name: str, path: str, into: dict[bytes, bytes]) -> No
 
 def _taken(request: Request, environ: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
     """The variables of the process environment that go into the snapshot."""
-    excluded = (IDENTITY_NAMES | request.exclude) - request.include
+    excluded = (NOT_SAVED | request.exclude) - request.include
     return {name: value for name, value in environ.items() if name not in excluded}
 
 

@@ -118,13 +118,13 @@ def environments(draw: st.DrawFn) -> dict[bytes, bytes]:
 
 def expected_snapshot(env: dict[bytes, bytes]) -> dict[bytes, bytes]:
     """What the writer keeps of *env*: not the identity names."""
-    from envtools.snapshot import IDENTITY_NAMES
+    from envtools.snapshot import NOT_SAVED
     from envtools.snapshot import envdir
 
     return {
         name: value
         for name, value in sorted(env.items())
-        if name not in IDENTITY_NAMES and envdir.file_name_problem(name) is None
+        if name not in NOT_SAVED and envdir.file_name_problem(name) is None
     }
 
 

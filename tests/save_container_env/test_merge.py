@@ -63,8 +63,8 @@ def test_keep_existing(save_with: Saver, snapshot_dir: Path) -> None:
 
 
 def test_identity_names_not_taken(save: Saver, snapshot_dir: Path) -> None:
-    """HOME, USER and the rest are not taken from the environment."""
-    names = b"HOME USER LOGNAME GROUP UID GID SHELL".split()
+    """HOME, USER, PWD, TERM and the rest are not taken from the environment."""
+    names = b"HOME USER LOGNAME GROUP UID GID SHELL PWD OLDPWD SHLVL _ TERM".split()
     env = dict.fromkeys(names, b"from-env")
     env[b"KEPT"] = b"1"
     check(save(env), 0, b"", group_warning())

@@ -19,7 +19,7 @@ from support.shells import source_and_dump
 from support.shells import yash_can_hold
 
 from envtools.errors import quote
-from envtools.snapshot import IDENTITY_NAMES
+from envtools.snapshot import NOT_SAVED
 from envtools.snapshot import envdir
 from envtools.snapshot import jsonfile
 from envtools.snapshot import shell
@@ -87,7 +87,7 @@ _NAMES = st.one_of(
     st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,10}\Z").map(str.encode),
     st.sampled_from([b"A-B", b"1X", b"a.b", b"BASH_FUNC_f%%", b".", b"..",
                      b"a/b", b"..data", b".hidden", b"RANDOM", b"\xc3\xa9"]),
-).filter(lambda name: name not in IDENTITY_NAMES)  # fmt: skip
+).filter(lambda name: name not in NOT_SAVED)  # fmt: skip
 _VALUES = st.one_of(
     st.binary(max_size=30).map(lambda v: v.replace(b"\0", b"")),
     st.lists(
