@@ -502,7 +502,7 @@ def _enter_home(home: str, allow_missing: bool) -> None:
         os.chdir(home)
     except FileNotFoundError:
         if not allow_missing:
-            message = f"home directory {quote(home)} does not exist"
+            message = f"home {quote(home)} does not exist: try --allow-missing-home"
             raise EnvtoolsError(message, errors.EXIT_WRAPPER_FAILED) from None
         os.chdir("/")
     except OSError as error:

@@ -26,6 +26,7 @@ from collections.abc import Set as AbstractSet
 from envtools import errors
 from envtools.errors import EnvtoolsError
 from envtools.errors import quote
+from envtools.snapshot import DEFAULT_GROUP
 from envtools.snapshot import NOT_SAVED
 from envtools.snapshot import envdir
 from envtools.snapshot import jsonfile
@@ -171,11 +172,20 @@ def _transaction(
 
 
 def _owner(group: str) -> _Owner:
-    """Resolve *group*; fall back to root and owner-only modes if missing."""
+    """Resolve *group*; fall back to root and owner-only modes if missing.
+
+    Only the default group falls back: an image without docker_env still
+    gets a root-only snapshot, but a group named on purpose and mistyped
+    would leave a snapshot its readers cannot open, with exit status 0.
+
+    :raises EnvtoolsError: *group* is not the default and does not exist.
+    """
     try:
         gid = grp.getgrnam(group).gr_gid
     except KeyError:
         shown = quote(group)
+        if group != DEFAULT_GROUP:
+            raise EnvtoolsError(f"group {shown} not found") from None
         errors.warn(PROG, f"group {shown} not found: using 'root', 0700 and 0600")
         return _Owner(0, 0o700, 0o600)
     return _Owner(gid, 0o750, 0o640)

@@ -367,7 +367,10 @@ def test_missing_home(service):
     with temp_user(home="/nonexistent/etlogin") as entry:
         result = run(login(service, entry.pw_name, "/bin/pwd"), env=base_env())
 
-    message = b"setuser: home directory '/nonexistent/etlogin' does not exist\n"
+    message = (
+        b"setuser: home '/nonexistent/etlogin' does not exist: "
+        b"try --allow-missing-home\n"
+    )
     check(result, 125, stdout=b"", stderr=message)
     assert service.marks() == opened_and_closed(entry.pw_name)
 
