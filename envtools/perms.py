@@ -106,6 +106,13 @@ def check_gate(info: os.stat_result, path: str) -> None:
         return
     group = _group_name(gid)
     user = _user_name(os.geteuid())
+    if _listed_member(user, gid):
+        # usermod would change nothing: the process was started without
+        # the group (setuser USER:GROUP, or a login older than the change).
+        raise EnvtoolsError(
+            f"{quote(path)} is for root and group {quote(group)}: user "
+            f"{quote(user)} is a member, but this process was started without it"
+        )
     raise EnvtoolsError(
         f"{quote(path)} is for root and group {quote(group)}: "
         f"ask root to run 'usermod -aG {group} {user}', then log in again"
@@ -330,6 +337,16 @@ def _group_name(gid: int) -> str:
         return grp.getgrgid(gid).gr_name
     except KeyError:
         return str(gid)
+
+
+def _listed_member(user: str, gid: int) -> bool:
+    """Whether the group database gives *user* the group *gid*."""
+    import pwd
+
+    try:
+        return gid in os.getgrouplist(user, pwd.getpwnam(user).pw_gid)
+    except (KeyError, OSError):
+        return False
 
 
 def _user_name(uid: int) -> str:

@@ -49,6 +49,23 @@ def test_non_member_refused(world: tuple, public_install: Path) -> None:
     check(_as_user(argv, user), 1, stdout=b"", stderr=message.encode())
 
 
+def test_member_without_the_group_is_told_so(
+    public_install: Path,
+) -> None:
+    """A listed member whose process lacks the group is not told to usermod."""
+    with temp_group() as group, public_dir() as top:
+        with temp_user(groups=[group.gr_name]) as user:
+            snap = write_snapshot(top / "snap", {b"A": b"one"}, gid=group.gr_gid)
+            argv = [str(public_install / "container-env"), "--dir", str(snap)]
+            result = _as_user(argv, user)
+    message = (
+        f"container-env: '{snap}' is for root and group '{group.gr_name}': "
+        f"user '{user.pw_name}' is a member, but this process was started "
+        "without it\n"
+    )
+    check(result, 1, stdout=b"", stderr=message.encode())
+
+
 def test_non_member_refused_by_wrapper(world: tuple, public_install: Path) -> None:
     """with-container-env refuses the same way, with 125."""
     snap, _group, user = world
