@@ -64,6 +64,28 @@ def open_snapshot_dir(path: str) -> tuple[int, os.stat_result]:
     return fd, info
 
 
+def open_trusted_dir(path: str) -> int:
+    """Open directory *path* for reading once it and every parent pass.
+
+    Resolves *path* with ``realpath``, walks it from ``/`` as
+    :func:`open_snapshot_dir` does (each step checked by :func:`check_dir`),
+    then opens the last step for reading through the walked descriptor, so
+    what was checked is what is opened.  For the writer, whose files anyone
+    able to rename entries on the way could swap.
+
+    :returns: an ``O_RDONLY|O_DIRECTORY`` descriptor; the caller closes it.
+    :raises EnvtoolsError: a component is missing, unreadable or untrusted.
+    """
+    walked = _walk(os.path.realpath(path))
+    try:
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+        return os.open(".", flags, dir_fd=walked)
+    except OSError as error:
+        raise _os_error(error, path) from None
+    finally:
+        os.close(walked)
+
+
 def check_dir(info: os.stat_result, path: str) -> None:
     """Refuse a directory root does not own or others may write to.
 

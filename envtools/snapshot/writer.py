@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 
 from envtools import errors
+from envtools import perms
 from envtools.errors import EnvtoolsError
 from envtools.errors import quote
 from envtools.snapshot import DEFAULT_GROUP
@@ -127,10 +128,10 @@ def save(request: Request, environ: Mapping[bytes, bytes]) -> None:
     fds: list[int] = []
     old_umask = os.umask(0)
     try:
-        fds.append(_open_trusted_dir(parent))
+        fds.append(perms.open_trusted_dir(parent))
         if request.profile_dir is not None:
             # Checked before anything is written, not after.
-            fds.append(_open_trusted_dir(request.profile_dir))
+            fds.append(perms.open_trusted_dir(request.profile_dir))
         owner = _owner(request.group)
         with _Lock(fds[0], base):
             _transaction(request, environ, fds, base, owner)
@@ -189,24 +190,6 @@ def _owner(group: str) -> _Owner:
         errors.warn(PROG, f"group {shown} not found: using 'root', 0700 and 0600")
         return _Owner(0, 0o700, 0o600)
     return _Owner(gid, 0o750, 0o640)
-
-
-def _open_trusted_dir(path: str) -> int:
-    """Open directory *path* and refuse it if others could swap its entries.
-
-    :raises EnvtoolsError: it cannot be opened, is not root-owned, or is
-        group- or other-writable without the sticky bit.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as error:
-        raise EnvtoolsError(f"cannot open {quote(path)}: {error.strerror}") from None
-    info = os.fstat(fd)
-    writable = info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX
-    if info.st_uid != 0 or writable:
-        os.close(fd)
-        raise EnvtoolsError(f"unsafe directory {quote(path)}: others can write to it")
-    return fd
 
 
 class _Lock:

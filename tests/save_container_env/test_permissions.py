@@ -127,14 +127,35 @@ def test_refuses_unsafe_parent(mode: int, uid: int, open_dir: Path) -> None:
         [command("save-container-env"), "--dir", str(target)],
         env={"A": "1"},
     )
+    reason = {
+        0o777: "writable by others",
+        0o775: "writable by its group",
+        0o757: "writable by others",
+        0o755: "owned by uid 65534, not root",
+    }[mode]
     check(
         result,
         1,
         b"",
-        f"save-container-env: unsafe directory '{parent}': "
-        f"others can write to it\n".encode(),
+        f"save-container-env: refusing '{parent}': {reason}\n".encode(),
     )
     assert os.listdir(parent) == []
+
+
+def test_refuses_unsafe_grandparent(open_dir: Path) -> None:
+    """Every directory up to / counts, not only the parent: whoever can
+    rename entries in a grandparent could swap the parent itself."""
+    top = open_dir / "top"
+    top.mkdir()
+    top.chmod(0o777)
+    (top / "etc").mkdir()
+    result = run(
+        [command("save-container-env"), "--dir", str(top / "etc" / "snap")],
+        env={"A": "1"},
+    )
+    message = f"save-container-env: refusing '{top}': writable by others\n"
+    check(result, 1, b"", message.encode())
+    assert os.listdir(top / "etc") == []
 
 
 def test_sticky_parent_accepted(open_dir: Path, group: grp.struct_group) -> None:

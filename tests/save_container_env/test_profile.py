@@ -78,6 +78,6 @@ def test_unsafe_profile_dir(open_dir: Path, group: grp.struct_group) -> None:
         command("save-container-env"), "--dir", str(snapshot), "--group",
         group.gr_name, "--profile", "--profile-dir", str(profile_dir),
     ]  # fmt: skip
-    message = f"save-container-env: unsafe directory '{profile_dir}': "
-    check(run(argv, env=ENV), 1, b"", f"{message}others can write to it\n".encode())
+    message = f"save-container-env: refusing '{profile_dir}': writable by others\n"
+    check(run(argv, env=ENV), 1, b"", message.encode())
     assert sorted(os.listdir(open_dir)) == ["profile.d"]
