@@ -59,16 +59,7 @@ def render_fish(env: Mapping[bytes, bytes]) -> tuple[bytes, Problems]:
     :param env: names and values; values hold no NUL.
     :returns: the text, and the names left out with the reason for each.
     """
-    lines = []
-    problems: Problems = []
-    for name, value in env.items():
-        problem = _fish_problem(name, value)
-        if problem:
-            problems.append((name, problem))
-            continue
-        quoted = value.replace(b"\\", b"\\\\").replace(b"'", b"\\'")
-        lines.append(b"set -gx " + name + b" '" + quoted + b"'\n")
-    return b"".join(lines), problems
+    return _render(env, _fish_problem, _fish_line)
 
 
 def _fish_problem(name: bytes, value: bytes) -> str | None:
@@ -92,16 +83,7 @@ def render_dotenv(env: Mapping[bytes, bytes]) -> tuple[bytes, Problems]:
     :param env: names and values; values hold no NUL.
     :returns: the text, and the names left out with the reason for each.
     """
-    lines = []
-    problems: Problems = []
-    for name, value in env.items():
-        problem = _dotenv_problem(name, value)
-        if problem:
-            problems.append((name, problem))
-            continue
-        quoted = value.replace(b"\\", b"\\\\").replace(b"'", b"\\'")
-        lines.append(name + b"='" + quoted + b"'\n")
-    return b"".join(lines), problems
+    return _render(env, _dotenv_problem, _dotenv_line)
 
 
 def _dotenv_problem(name: bytes, value: bytes) -> str | None:
@@ -124,15 +106,7 @@ def render_docker(env: Mapping[bytes, bytes]) -> tuple[bytes, Problems]:
     :param env: names and values; values hold no NUL.
     :returns: the text, and the names left out with the reason for each.
     """
-    lines = []
-    problems: Problems = []
-    for name, value in env.items():
-        problem = _docker_problem(name, value)
-        if problem:
-            problems.append((name, problem))
-            continue
-        lines.append(name + b"=" + value + b"\n")
-    return b"".join(lines), problems
+    return _render(env, _docker_problem, _docker_line)
 
 
 def _docker_problem(name: bytes, value: bytes) -> str | None:
@@ -160,16 +134,7 @@ def render_systemd(env: Mapping[bytes, bytes]) -> tuple[bytes, Problems]:
     :param env: names and values; values hold no NUL.
     :returns: the text, and the names left out with the reason for each.
     """
-    lines = []
-    problems: Problems = []
-    for name, value in env.items():
-        problem = _systemd_problem(name, value)
-        if problem:
-            problems.append((name, problem))
-            continue
-        quoted = _SYSTEMD_ESCAPED.sub(rb"\\\1", value)
-        lines.append(name + b'="' + quoted + b'"\n')
-    return b"".join(lines), problems
+    return _render(env, _systemd_problem, _systemd_line)
 
 
 def _systemd_problem(name: bytes, value: bytes) -> str | None:
@@ -189,6 +154,49 @@ def render_nul(env: Mapping[bytes, bytes]) -> tuple[bytes, Problems]:
     :returns: the text, and the names left out with the reason for each.
     """
     return b"".join(name + b"=" + value + b"\0" for name, value in env.items()), []
+
+
+def _render(
+    env: Mapping[bytes, bytes],
+    problem: Callable[[bytes, bytes], str | None],
+    line: Callable[[bytes, bytes], bytes],
+) -> tuple[bytes, Problems]:
+    """The lines of every variable *problem* lets through, and the rest.
+
+    :param problem: why a name and value cannot be written, or None.
+    :param line: the line for a name and value that can.
+    """
+    lines = []
+    problems: Problems = []
+    for name, value in env.items():
+        reason = problem(name, value)
+        if reason:
+            problems.append((name, reason))
+        else:
+            lines.append(line(name, value))
+    return b"".join(lines), problems
+
+
+def _single_quoted(value: bytes) -> bytes:
+    """*value* in single quotes where only ``\\\\`` and ``\\'`` are escapes
+    (fish, python-dotenv)."""
+    return b"'" + value.replace(b"\\", b"\\\\").replace(b"'", b"\\'") + b"'"
+
+
+def _fish_line(name: bytes, value: bytes) -> bytes:
+    return b"set -gx " + name + b" " + _single_quoted(value) + b"\n"
+
+
+def _dotenv_line(name: bytes, value: bytes) -> bytes:
+    return name + b"=" + _single_quoted(value) + b"\n"
+
+
+def _docker_line(name: bytes, value: bytes) -> bytes:
+    return name + b"=" + value + b"\n"
+
+
+def _systemd_line(name: bytes, value: bytes) -> bytes:
+    return name + b'="' + _SYSTEMD_ESCAPED.sub(rb"\\\1", value) + b'"\n'
 
 
 def _is_utf8(data: bytes) -> bool:
