@@ -63,7 +63,7 @@ class Target:
         shell: str | None,
     ) -> None:
         values = (uid, gid, tuple(groups), name, home, shell)
-        for field, value in zip(self.__slots__, values):
+        for field, value in zip(self.__slots__, values, strict=True):
             object.__setattr__(self, field, value)
 
     def _fields(self) -> tuple[object, ...]:

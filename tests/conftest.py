@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.installs import venv_install
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,19 +42,8 @@ def public_install() -> Iterator[Path]:
     """
     if os.geteuid() != 0:
         pytest.skip("needs root to build a system-wide install")
-    top = Path(tempfile.mkdtemp(prefix="envtools-public-"))
-    try:
-        top.chmod(0o755)
-        venv = top / "venv"
-        subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
-        subprocess.run(
-            [str(venv / "bin/pip"), "install", "-q", str(REPO)],
-            check=True,
-            capture_output=True,
-        )
-        yield venv / "bin"
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+    with venv_install("/usr/bin/python3", 0o755, "envtools-public-") as bin_dir:
+        yield bin_dir
 
 
 @pytest.fixture

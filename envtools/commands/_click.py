@@ -14,7 +14,9 @@ import click
 from envtools import errors
 
 
-def run(command: click.Command, args: list[str], prog: str, usage_status: int) -> NoReturn:
+def run(
+    command: click.Command, args: list[str], prog: str, usage_status: int
+) -> NoReturn:
     """Run *command* on *args* and exit; a usage error is one line plus a hint.
 
     click's own ``Error:`` form is replaced by ``prog: message`` and

@@ -11,7 +11,6 @@ to read the interpreter or its library (a virtual environment under /root).
 
 from __future__ import annotations
 
-import os
 import sys
 
 from envtools import creds

@@ -158,7 +158,8 @@ def start_batch(
         else "( . '{0}'; /usr/bin/env -0 > '{1}' )\n"
     )
     batch = out / f"batch-{label}"
-    batch.write_text("".join(template.format(s, d) for s, d in zip(scripts, dumps)))
+    pairs = zip(scripts, dumps, strict=True)
+    batch.write_text("".join(template.format(s, d) for s, d in pairs))
     process = subprocess.Popen(
         [*argv, str(batch)],
         env={**SHELL_ENV, "HOME": str(out)},
@@ -262,11 +263,12 @@ def test_bulk_roundtrip(workdir, batch):
     fish_run = start_batch(["fish", "--no-config"], fish_scripts, out, "fish", True)
     for name, (process, dumps) in running.items():
         finish_batch(process)
-        for dump, expected in zip(dumps, expected_all):
+        for dump, expected in zip(dumps, expected_all, strict=True):
             check_shell_dump(name, dump, expected)
             tally("roundtrip shell sourcings", **{name: 1})
     finish_batch(fish_run[0])
-    for dump, expected, names in zip(fish_run[1], expected_all, fish_names):
+    fish = zip(fish_run[1], expected_all, fish_names, strict=True)
+    for dump, expected, names in fish:
         seen = parse_nul(dump.read_bytes())
         assert {n: seen.get(n) for n in names} == {n: expected[n] for n in names}
         tally("roundtrip shell sourcings", fish=1)

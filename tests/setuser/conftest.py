@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -16,9 +13,8 @@ import pytest
 
 from support.accounts import temp_group
 from support.accounts import temp_user
+from support.installs import venv_install
 from support.proc import command
-
-REPO = Path(__file__).resolve().parent.parent.parent
 
 # The plain form is parsed by hand; "--" sends the same request through the
 # click command.  Every behaviour test runs through both.
@@ -74,17 +70,6 @@ def hidden_install() -> Iterator[Path]:
     """
     if os.geteuid() != 0:
         pytest.skip("needs root to build a root-only install")
-    top = Path(tempfile.mkdtemp(prefix="envtools-hidden-"))
-    try:
-        top.chmod(0o700)
-        venv = top / "venv"
-        python = os.path.realpath(sys.executable)
-        subprocess.run([python, "-m", "venv", "--copies", str(venv)], check=True)
-        subprocess.run(
-            [str(venv / "bin/pip"), "install", "-q", str(REPO)],
-            check=True,
-            capture_output=True,
-        )
-        yield venv / "bin"
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+    python = os.path.realpath(sys.executable)
+    with venv_install(python, 0o700, "envtools-hidden-", "--copies") as bin_dir:
+        yield bin_dir
