@@ -17,8 +17,10 @@ from envtools.errors import EnvtoolsError
 from envtools.errors import quote
 
 # The kernel's MAX_ARG_STRLEN: no single "NAME=value" string longer than
-# this can be passed to execve, so a larger file can never reach a command.
+# this, its NUL included, can be passed to execve.  A file is read up to
+# one byte past it, which is enough to tell that its value cannot fit.
 MAX_VALUE = 128 * 1024
+TOO_LONG = "NAME=value over the kernel's 128 KiB limit"
 
 # As the kernel's own limit on symbolic links followed in one lookup.
 MAX_HOPS = 40
@@ -28,7 +30,6 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_C
 # Through /proc/self/fd the last component is a link to the file itself,
 # which O_NOFOLLOW would refuse.
 _REOPEN_FLAGS = _FILE_FLAGS & ~os.O_NOFOLLOW
-_WRITABLE = stat.S_IWGRP | stat.S_IWOTH
 
 
 class Vanished(Exception):
@@ -135,9 +136,12 @@ def check_gate(info: os.stat_result, path: str) -> None:
             f"{quote(path)} is for root and group {quote(group)}: user "
             f"{quote(user)} is a member, but this process was started without it"
         )
+    # Quoted as a whole, so that names a directory service filled with
+    # control characters are shown escaped, as everywhere else.
+    command = quote(f"usermod -aG {group} {user}")
     raise EnvtoolsError(
         f"{quote(path)} is for root and group {quote(group)}: "
-        f"ask root to run 'usermod -aG {group} {user}', then log in again"
+        f"ask root to run {command}, then log in again"
     )
 
 
@@ -174,6 +178,15 @@ def open_entry(dir_fd: int, name: str, dir_path: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def fits_execve(name: bytes, value: bytes) -> bool:
+    """Whether ``NAME=value`` and its NUL fit in one execve string.
+
+    A value that does not would make the exec fail with E2BIG, which would
+    look like the command's fault (126), so readers and the writer skip it.
+    """
+    return len(name) + len(value) + 2 <= MAX_VALUE
 
 
 def read_limited(fd: int) -> bytes:
@@ -346,7 +359,7 @@ def _check_mode(info: os.stat_result, path: str) -> None:
 
 
 def _os_error(error: OSError, shown: str, vanish: bool = False) -> Exception:
-    """Map *error* to a one-line failure, or to `Vanished` for a listed name."""
+    """Map *error* to a one-line failure, or `Vanished` for a listed name."""
     if vanish and error.errno == errno.ENOENT:
         return Vanished(shown)
     return EnvtoolsError(f"cannot open {quote(shown)}: {os.strerror(error.errno or 0)}")

@@ -30,8 +30,9 @@ def load(path: str, prog: str = "container-env") -> dict[bytes, bytes]:
     the gate, lists it, then opens, checks and reads each file in name order
     (:func:`envtools.perms.open_entry`), and last checks the path still
     names the directory it read.  Names starting with ``.`` are
-    skipped silently; a name holding ``=`` and a file larger than
-    ``perms.MAX_VALUE`` are skipped with a warning.  A listed name that is
+    skipped silently; a name holding ``=`` and a value that would not fit
+    in an execve string (:func:`envtools.perms.fits_execve`) are skipped
+    with a warning.  A listed name that is
     gone when opened, or a directory swapped during the read, restarts the
     read, so two snapshots never mix and a half-deleted one is never used.
 
@@ -129,8 +130,8 @@ def _read_one(dir_fd: int, name: bytes, path: str, warnings: list[str]) -> bytes
     finally:
         os.close(fd)
 
-    if len(content) > perms.MAX_VALUE:
-        limit = perms.MAX_VALUE // 1024
-        warnings.append(f"skipping {where}: larger than {limit} KiB")
+    value = envdir.decode_value(content)
+    if not perms.fits_execve(name, value):
+        warnings.append(f"skipping {where}: {perms.TOO_LONG}")
         return None
-    return envdir.decode_value(content)
+    return value

@@ -35,10 +35,6 @@ from envtools.snapshot import shell
 
 PROG = "save-container-env"
 
-# The kernel's MAX_ARG_STRLEN: no longer value can be passed to execve, and
-# the readers skip larger files.
-MAX_VALUE_FILE = 128 * 1024
-
 # A previous DIR.json larger than this is not read as a hint.
 _MAX_HINT = 64 * 1024 * 1024
 
@@ -132,6 +128,7 @@ def save(request: Request, environ: Mapping[bytes, bytes]) -> None:
         if request.profile_dir is not None:
             # Checked before anything is written, not after.
             fds.append(perms.open_trusted_dir(request.profile_dir))
+            _check_profile_dir(fds[0], fds[1], request)
         owner = _owner(request.group)
         with _Lock(fds[0], base):
             _transaction(request, environ, fds, base, owner)
@@ -142,6 +139,21 @@ def save(request: Request, environ: Mapping[bytes, bytes]) -> None:
         os.umask(old_umask)
         for fd in fds:
             os.close(fd)
+
+
+def _check_profile_dir(parent_fd: int, profile_fd: int, request: Request) -> None:
+    """Refuse a profile directory that is the snapshot's parent.
+
+    The snippet ``PDIR/BASE.sh`` would replace ``DIR.sh`` with a file that
+    sources itself: every shell reading it would recurse until it crashed.
+    """
+    parent, profile = os.fstat(parent_fd), os.fstat(profile_fd)
+    if (parent.st_dev, parent.st_ino) == (profile.st_dev, profile.st_ino):
+        shown = quote(str(request.profile_dir))
+        raise EnvtoolsError(
+            f"profile directory {shown} holds the snapshot: the snippet would "
+            f"replace {quote(request.directory + '.sh')}"
+        )
 
 
 def _transaction(
@@ -263,7 +275,8 @@ def _remove_tree(parent_fd: int, name: str) -> None:
 def _open_old(parent_fd: int, base: str, path: str) -> int:
     """Open the envdir as it is now; -1 when there is none yet.
 
-    :raises EnvtoolsError: it is not a directory, or not root's.
+    :raises EnvtoolsError: it is not a directory, or untrusted (see
+        :func:`envtools.perms.check_dir`).
     """
     try:
         dir_fd = os.open(base, _DIR_FLAGS, dir_fd=parent_fd)
@@ -275,11 +288,14 @@ def _open_old(parent_fd: int, base: str, path: str) -> int:
             # link, and a reader would follow it elsewhere.
             raise EnvtoolsError(f"{quote(path)} is not a directory") from None
         raise EnvtoolsError(f"cannot open {quote(path)}: {error.strerror}") from None
-    # In a sticky parent such as /tmp, anyone may have made the directory;
-    # its files would pass for central definitions.
-    if os.fstat(dir_fd).st_uid != 0:
+    # In a sticky parent such as /tmp, anyone may have made the directory,
+    # and in one others may write to, anyone may have added files: they
+    # would pass for central definitions once rewritten by root.
+    try:
+        perms.check_dir(os.fstat(dir_fd), path)
+    except BaseException:
         os.close(dir_fd)
-        raise EnvtoolsError(f"{quote(path)} is not owned by root")
+        raise
     return dir_fd
 
 
@@ -290,8 +306,11 @@ def _read_existing(
 
     Dot-files are skipped silently (readers skip them too), and so are the
     names in *unread*, which the process environment overrides.  Anything
-    else that is not a regular file of at most :data:`MAX_VALUE_FILE` bytes
-    is skipped with a warning.
+    else that is not a regular file, or whose value could not be passed to
+    execve (:func:`envtools.perms.fits_execve`), is skipped with a warning.
+
+    :raises EnvtoolsError: a file is not root's or others may write to it,
+        as the readers would refuse it: rewritten by root, it would pass.
 
     :param dir_fd: the envdir, or -1 when there is none.
     """
@@ -312,7 +331,10 @@ def _read_existing(
 
 
 def _read_one(dir_fd: int, name: str, path: str, into: dict[bytes, bytes]) -> None:
-    """Add the variable file *name* to *into*, or warn why it is skipped."""
+    """Add the variable file *name* to *into*, or warn why it is skipped.
+
+    :raises EnvtoolsError: the file is untrusted.
+    """
     shown = quote(f"{path}/{name}")
     try:
         # Checked before opening as well as after: opening a device file
@@ -330,15 +352,16 @@ def _read_one(dir_fd: int, name: str, path: str, into: dict[bytes, bytes]) -> No
         if not stat.S_ISREG(info.st_mode):
             errors.warn(PROG, f"skipped existing {shown}: not a regular file")
             return
-        content = os.read(fd, MAX_VALUE_FILE + 1)
+        perms.check_file(info, f"{path}/{name}")
+        content = perms.read_limited(fd)
     finally:
         os.close(fd)
+    key = os.fsencode(name)
     value = envdir.decode_value(content)
-    # Measured as rewritten: "value" without its newline grows by one byte.
-    if len(envdir.encode_value(value)) > MAX_VALUE_FILE:
-        errors.warn(PROG, f"skipped existing {shown}: larger than 128 KiB")
+    if not perms.fits_execve(key, value):
+        errors.warn(PROG, f"skipped existing {shown}: {perms.TOO_LONG}")
         return
-    into[os.fsencode(name)] = value
+    into[key] = value
 
 
 def _taken(request: Request, environ: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
@@ -374,6 +397,7 @@ def _write_artifacts(
     temporaries are removed before the error goes up.  Then DIR.json and
     DIR.sh are renamed and the new DIR swapped in, in that order.
     """
+    _check_replaceable(parent_fd, base, path)
     script, skipped = shell.render(env)
     for name, problem in skipped:
         errors.warn(PROG, f"left {quote(name)} out of {quote(path + '.sh')}: {problem}")
@@ -391,10 +415,31 @@ def _write_artifacts(
     # which would keep the three renames that much further apart.
     renameat2 = _renameat2()
     json_temp, script_temp, dir_temp = temps
-    os.replace(json_temp, base + ".json", src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
-    os.replace(script_temp, base + ".sh", src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+    for temp, suffix in ((json_temp, ".json"), (script_temp, ".sh")):
+        try:
+            os.replace(temp, base + suffix, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        except OSError as error:
+            for left in temps:
+                _discard(parent_fd, left)
+            shown = quote(path + suffix)
+            raise EnvtoolsError(f"cannot replace {shown}: {error.strerror}") from None
     _swap(renameat2, parent_fd, dir_temp, base)
     _remove_tree(parent_fd, dir_temp)
+
+
+def _check_replaceable(parent_fd: int, base: str, path: str) -> None:
+    """Refuse a directory where DIR.json or DIR.sh goes, before any rename.
+
+    Found only at the second rename, it would leave a new DIR.json beside an
+    old DIR.sh and DIR.
+    """
+    for suffix in (".json", ".sh"):
+        try:
+            info = os.stat(base + suffix, dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            raise EnvtoolsError(f"{quote(path + suffix)} is a directory")
 
 
 def _discard(parent_fd: int, temp: str) -> None:

@@ -133,3 +133,21 @@ def test_member_link_to_own_file_refused(member, layout):
     tally("privilege boundaries", tried=1, refused=1)
     reason = f"refusing '{directory}/{PLANTED.decode()}': symbolic link leaves the"
     check(result, 125, b"", f"with-container-env: {reason} directory\n".encode())
+
+
+def test_member_owned_file_not_laundered_by_save(member, layout):
+    """Root's next save refuses the member's file instead of rewriting it as root's."""
+    user, group = member
+    _, directory = layout
+    planted = directory / PLANTED.decode()
+    planted.write_bytes(b"evil\n")
+    os.chown(planted, user.pw_uid, user.pw_gid)
+
+    argv = [command("save-container-env"), "--dir", str(directory)]
+    saved = run([*argv, "--group", group.gr_name], env={"A": "2"})
+    result = root_runs(directory)
+
+    tally("privilege boundaries", tried=1, refused=1)
+    reason = f"refusing '{planted}': owned by uid {user.pw_uid}, not root"
+    check(saved, 1, b"", f"save-container-env: {reason}\n".encode())
+    check(result, 125, b"", f"with-container-env: {reason}\n".encode())

@@ -160,11 +160,16 @@ def test_skipped_names_and_sizes(snap: Path) -> None:
     write_value(snap, b".hidden", b"x")
     write_value(snap, b"X=Y", b"x")
     write_value(snap, b"BIG", b"b" * 128 * 1024)
-    write_value(snap, b"MAX", b"m" * (128 * 1024 - 1))
+    largest = 128 * 1024 - len(b"MAX") - 2
+    write_value(snap, b"MAX", b"m" * largest)
+    # One byte longer than MAX's in all: the name counts too.
+    write_value(snap, b"OVER", b"o" * largest)
     result = _read(snap, "--format", "nul")
-    expected = b"A=one\0B=two\0MAX=" + b"m" * (128 * 1024 - 1) + b"\0"
+    expected = b"A=one\0B=two\0MAX=" + b"m" * largest + b"\0"
+    too_long = "NAME=value over the kernel's 128 KiB limit"
     warnings = (
-        f"container-env: warning: skipping '{snap}/BIG': larger than 128 KiB\n"
+        f"container-env: warning: skipping '{snap}/BIG': {too_long}\n"
+        f"container-env: warning: skipping '{snap}/OVER': {too_long}\n"
         f"container-env: warning: skipping '{snap}/X=Y': name contains '='\n"
     )
     check(result, 0, stdout=expected, stderr=warnings.encode())

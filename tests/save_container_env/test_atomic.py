@@ -172,3 +172,28 @@ def test_leftovers_removed(snapshot_dir: Path, tmp_path: Path) -> None:
     check(run(argv, env={"A": "1"}), 0, b"", b"")
     assert sorted(os.listdir(snapshot_dir.parent)) == sorted(FINAL + ["outside"])
     assert (outside / "keep").read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize("suffix", [".json", ".sh"])
+def test_directory_in_place_of_sidecar(suffix: str, snapshot_dir: Path) -> None:
+    """Found before the first rename: the old snapshot stays whole, no leftovers."""
+    env = with_location({b"A": b"1"}, snapshot_dir)
+    argv = [command("save-container-env"), "--group", "root"]
+    check(run(argv, env=env), 0, b"", b"")
+    sidecar(snapshot_dir, suffix).unlink()
+    sidecar(snapshot_dir, suffix).mkdir()
+    before = {
+        name: sidecar(snapshot_dir, name).read_bytes()
+        for name in (".json", ".sh")
+        if name != suffix
+    }
+
+    result = run(argv, env=with_location({b"A": b"2"}, snapshot_dir))
+
+    message = f"save-container-env: '{snapshot_dir}{suffix}' is a directory\n"
+    check(result, 1, b"", message.encode())
+    for name, content in before.items():
+        assert sidecar(snapshot_dir, name).read_bytes() == content
+    assert read_dir(snapshot_dir)[b"A"] == b"1\n"
+    leftovers = [n for n in os.listdir(snapshot_dir.parent) if ".tmp." in n]
+    assert leftovers == []

@@ -18,6 +18,7 @@ from save_container_env.helpers import with_location
 pytestmark = pytest.mark.timeout(60)
 
 WARN = "save-container-env: warning: "
+TOO_LONG = "NAME=value over the kernel's 128 KiB limit"
 
 
 def _central(snapshot_dir: Path, files: dict[str, bytes]) -> None:
@@ -122,7 +123,7 @@ def test_unsafe_entries_skipped(
         b"",
         group_warning()
         + (
-            f"{WARN}skipped existing {shown}/BIG': larger than 128 KiB\n"
+            f"{WARN}skipped existing {shown}/BIG': {TOO_LONG}\n"
             f"{WARN}skipped existing {shown}/FIFO': not a regular file\n"
             f"{WARN}skipped existing {shown}/LINK': not a regular file\n"
             f"{WARN}skipped existing {shown}/SUB': not a regular file\n"
@@ -144,14 +145,14 @@ def test_overridden_entries_not_read(save: Saver, snapshot_dir: Path) -> None:
 
 
 def test_largest_value_kept(save: Saver, snapshot_dir: Path) -> None:
-    """A file of 128 KiB is kept if it ends in a newline, else skipped."""
-    limit = 128 * 1024
-    _central(snapshot_dir, {"MAX": b"y" * (limit - 1) + b"\n", "OVER": b"z" * limit})
+    """A value is kept while NAME=value and a NUL fit in 128 KiB, else skipped."""
+    largest = 128 * 1024 - len("MAX") - 2
+    _central(snapshot_dir, {"MAX": b"y" * largest, "OVER": b"z" * (largest + 1)})
     shown = f"'{snapshot_dir}/OVER'"
-    warning = f"{WARN}skipped existing {shown}: larger than 128 KiB\n".encode()
+    warning = f"{WARN}skipped existing {shown}: {TOO_LONG}\n".encode()
     check(save({}), 0, b"", group_warning() + warning)
     files = read_dir(snapshot_dir)
-    assert files[b"MAX"] == b"y" * (limit - 1) + b"\n"
+    assert files[b"MAX"] == b"y" * largest + b"\n"
     assert b"OVER" not in files
 
 

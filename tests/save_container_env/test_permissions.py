@@ -54,13 +54,12 @@ def test_group_modes(
             save_with({b"A": b"1"}, "--group", group.gr_name, umask=umask), 0, b"", b""
         )
         assert _modes(snapshot_dir) == expected
-        # Loosened by hand: the next write sets them again.
-        for path in [
-            snapshot_dir,
-            *snapshot_dir.iterdir(),
-            sidecar(snapshot_dir, ".sh"),
-        ]:
-            path.chmod(0o777)
+        # Changed by hand: the next write sets them again.  A directory or
+        # file others may write is refused instead (see below).
+        for path in snapshot_dir.iterdir():
+            path.chmod(0o600)
+        snapshot_dir.chmod(0o700)
+        sidecar(snapshot_dir, ".sh").chmod(0o777)
 
 
 @pytest.mark.parametrize("umask", [0o000, 0o077])
@@ -193,6 +192,48 @@ def test_location_of_another_user(save: Saver, snapshot_dir: Path) -> None:
     snapshot_dir.mkdir()
     (snapshot_dir / "PATH").write_bytes(b"/evil\n")
     os.chown(snapshot_dir, 65534, 65534)
-    message = f"save-container-env: '{snapshot_dir}' is not owned by root\n"
+    reason = "owned by uid 65534, not root"
+    message = f"save-container-env: refusing '{snapshot_dir}': {reason}\n"
     check(save({b"A": b"1"}), 1, b"", group_warning() + message.encode())
     assert not sidecar(snapshot_dir, ".json").exists()
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775])
+def test_location_others_may_write_refused(
+    mode: int, save: Saver, snapshot_dir: Path
+) -> None:
+    """Root's directory that others could have added files to: exit 1."""
+    snapshot_dir.mkdir()
+    (snapshot_dir / "PATH").write_bytes(b"/evil\n")
+    snapshot_dir.chmod(mode)
+    who = "others" if mode & 0o002 else "its group"
+    message = f"save-container-env: refusing '{snapshot_dir}': writable by {who}\n"
+    check(save({b"A": b"1"}), 1, b"", group_warning() + message.encode())
+    assert not sidecar(snapshot_dir, ".json").exists()
+    assert (snapshot_dir / "PATH").read_bytes() == b"/evil\n"
+
+
+@pytest.mark.parametrize(
+    ("owner", "mode", "reason"),
+    [
+        (65534, 0o644, "owned by uid 65534, not root"),
+        (0, 0o664, "writable by its group"),
+        (0, 0o646, "writable by others"),
+    ],
+)
+def test_untrusted_central_file_refused(
+    owner: int, mode: int, reason: str, save: Saver, snapshot_dir: Path
+) -> None:
+    """A file the readers would refuse is not laundered into a trusted one."""
+    snapshot_dir.mkdir()
+    planted = snapshot_dir / "LD_PRELOAD"
+    planted.write_bytes(b"/tmp/evil.so\n")
+    os.chown(planted, owner, owner)
+    planted.chmod(mode)
+
+    message = f"save-container-env: refusing '{planted}': {reason}\n"
+    check(save({b"A": b"1"}), 1, b"", group_warning() + message.encode())
+    left = sorted(path.name for path in snapshot_dir.parent.iterdir())
+    assert left == [".container_environment.lock", "container_environment"]
+    assert os.listdir(snapshot_dir) == ["LD_PRELOAD"]
+    assert os.stat(planted).st_uid == owner

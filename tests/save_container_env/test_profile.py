@@ -81,3 +81,23 @@ def test_unsafe_profile_dir(open_dir: Path, group: grp.struct_group) -> None:
     message = f"save-container-env: refusing '{profile_dir}': writable by others\n"
     check(run(argv, env=ENV), 1, b"", message.encode())
     assert sorted(os.listdir(open_dir)) == ["profile.d"]
+
+
+def test_profile_dir_holding_snapshot_refused(
+    open_dir: Path, group: grp.struct_group
+) -> None:
+    """PDIR/BASE.sh would be DIR.sh, sourcing itself: exit 1, nothing written."""
+    snapshot = open_dir / "snap"
+    argv = [
+        command("save-container-env"), "--dir", str(snapshot), "--group",
+        group.gr_name, "--profile", "--profile-dir", str(open_dir),
+    ]  # fmt: skip
+
+    result = run(argv, env=ENV)
+
+    message = (
+        f"save-container-env: profile directory '{open_dir}' holds the snapshot: "
+        f"the snippet would replace '{snapshot}.sh'\n"
+    )
+    check(result, 1, b"", message.encode())
+    assert os.listdir(open_dir) == []

@@ -64,9 +64,13 @@ def test_linked_elsewhere_not_reused(
 
 
 def test_loose_directory_not_reused(save: Saver, snapshot_dir: Path) -> None:
-    """When others may write to the old directory, nothing in it is reused."""
+    """When others may add to the old directory, nothing in it is reused.
+
+    Sticky: without the bit the directory is refused outright (see
+    test_permissions.py); with it, others' own files would be refused.
+    """
     check(save({b"A": b"1"}), 0, b"", group_warning())
     before = _inodes(snapshot_dir)
-    snapshot_dir.chmod(0o777)
+    snapshot_dir.chmod(0o1777)
     check(save({b"A": b"1"}), 0, b"", group_warning())
     assert _inodes(snapshot_dir)["A"] != before["A"]

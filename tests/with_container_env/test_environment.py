@@ -303,3 +303,20 @@ def test_plain_form_never_imports_click(snap: Path) -> None:
     imported = [line.split(b"|")[-1].strip() for line in result.stderr.splitlines()]
     assert b"envtools.snapshot.load" in imported
     assert b"click" not in imported
+
+
+def test_largest_value_reaches_command(tmp_path: Path) -> None:
+    """The longest NAME=value execve takes arrives; one byte more is skipped.
+
+    Reading the file size alone would let a value through that execve then
+    refuses with E2BIG, blamed on the command as 126.
+    """
+    largest = 128 * 1024 - len(b"BIG") - 2
+    snap = write_snapshot(
+        tmp_path / "snap", {b"BIG": b"b" * largest, b"OVER": b"o" * largest}
+    )
+    argv = [command("with-container-env"), "/usr/bin/printenv", "BIG"]
+    result = run(argv, env=_caller(snap))
+    warning = f"skipping '{snap}/OVER': NAME=value over the kernel's 128 KiB limit"
+    stderr = f"with-container-env: warning: {warning}\n".encode()
+    check(result, 0, b"b" * largest + b"\n", stderr)
