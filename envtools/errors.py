@@ -111,6 +111,9 @@ def fail(prog: str, error: EnvtoolsError, status: int) -> int:
 
 
 def _write(text: str) -> None:
+    if sys.stderr is None:
+        # Started with descriptor 2 closed: nothing can be told.
+        return
     try:
         sys.stderr.write(text)
         sys.stderr.flush()

@@ -13,7 +13,60 @@ import os
 
 from envtools import errors
 
+# Importing typing costs milliseconds; mypy takes this name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    # Not signal, which imports enum (see envtools.execute).
+    import _signal
+
 Environ = dict[bytes, bytes]
+
+_HOLD_FLAGS = os.O_RDWR | os.O_CLOEXEC
+
+
+def prepare() -> None:
+    """Undo what starting in Python leaves that a C command would not have.
+
+    Called first by every command: see :func:`hold_std_fds` and
+    :func:`default_interrupt`.
+    """
+    hold_std_fds()
+    default_interrupt()
+
+
+def default_interrupt() -> None:
+    """Let SIGINT end the process as it ends a C program: killed by it.
+
+    Python turns SIGINT into KeyboardInterrupt, which prints a traceback
+    from wherever Ctrl-C caught it (and click turns it into exit 2).  Only
+    Python's own handler is replaced: a SIGINT the caller ignored (a
+    background job of a script) stays ignored, here and in the command.
+    """
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+
+
+def hold_std_fds() -> None:
+    """Keep the files this process opens off descriptors 0, 1 and 2.
+
+    Started with one of them closed, the process would give its number to
+    the next file it opens, and a message meant for stderr could land in
+    the writer's temporary file.  Each gap is filled with ``/dev/null``,
+    close-on-exec, so a command exec'd later still gets exactly the
+    descriptors this process was given.  Python has already seen the gap:
+    ``sys.stderr`` stays None, and messages are dropped, not misdirected.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                # The lowest free number: this very gap, as fd rises.
+                os.open(os.devnull, _HOLD_FLAGS)
+            except OSError:
+                return
 
 
 def initial_environ() -> tuple[Environ, list[bytes]]:

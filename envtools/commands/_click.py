@@ -6,6 +6,7 @@ thing any command does.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NoReturn
 
@@ -15,12 +16,18 @@ from envtools import errors
 
 
 def run(
-    command: click.Command, args: list[str], prog: str, usage_status: int
+    command: click.Command,
+    args: list[str],
+    prog: str,
+    usage_status: int,
+    failure_status: int = errors.EXIT_FAILED,
 ) -> NoReturn:
     """Run *command* on *args* and exit; a usage error is one line plus a hint.
 
     click's own ``Error:`` form is replaced by ``prog: message`` and
-    ``Try 'prog --help'.``, exit *usage_status*.
+    ``Try 'prog --help'.``, exit *usage_status*.  When click cannot print
+    ``--help`` or ``--version`` (a full disk, a closed pipe), that is one
+    line too, exit *failure_status*.
     """
     try:
         status = command.main(args, prog_name=prog, standalone_mode=False)
@@ -29,6 +36,12 @@ def run(
         sys.exit(errors.fail(prog, errors.UsageError(message), usage_status))
     except click.Abort:
         sys.exit(usage_status)
+    except OSError as error:
+        # The commands report their own failures: only click's printing
+        # raises here.  Python's flush at exit would fail again, noisily.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        failure = errors.EnvtoolsError(f"cannot write output: {error.strerror}")
+        sys.exit(errors.fail(prog, failure, failure_status))
     sys.exit(status if isinstance(status, int) else 0)
 
 

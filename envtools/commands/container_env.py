@@ -7,10 +7,12 @@ click command built by :func:`_click_command`.  Both end in :func:`run`.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
 from envtools import errors
+from envtools import procenv
 from envtools import snapshot
 from envtools.snapshot import load
 
@@ -29,6 +31,7 @@ FORMATS = ("sh", "fish", "json", "dotenv", "docker", "systemd", "nul")
 
 def main() -> None:
     """Entry point of the ``container-env`` launcher."""
+    procenv.prepare()
     args = sys.argv[1:]
     # A shell asking click for completions runs the command with no
     # argument too; only click can answer it.
@@ -94,7 +97,8 @@ def _render(env: Mapping[bytes, bytes], format: str) -> bytes:
     if format == "sh":
         from envtools.snapshot import shell
 
-        text, problems = shell.render(env)
+        # Printed to be given to eval, as `eval "$(container-env)"`.
+        text, problems = shell.render(env, for_eval=True)
     elif format == "json":
         from envtools.snapshot import jsonfile
 
@@ -109,18 +113,29 @@ def _render(env: Mapping[bytes, bytes], format: str) -> bytes:
 
 
 def _write(data: bytes) -> None:
-    """Write *data* to stdout and flush it.
+    """Write all of *data* to descriptor 1.
+
+    By hand, not through ``sys.stdout``: under ``PYTHONUNBUFFERED`` that is
+    a raw file whose ``write`` may write part of the data and say so in a
+    return value nobody reads.  Nothing is left buffered for the exit.
 
     :raises EnvtoolsError: the write failed (a closed pipe, a full disk).
     """
+    if sys.stdout is None:
+        # Started with descriptor 1 closed, as `container-env >&-`.
+        reason = os.strerror(errno.EBADF)
+        raise errors.EnvtoolsError(f"cannot write output: {reason}")
+    left = memoryview(data)
     try:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        while left:
+            try:
+                left = left[os.write(1, left) :]
+            except BlockingIOError:
+                # A pipe someone made non-blocking: wait for room.
+                import select
+
+                select.select([], [1], [])
     except OSError as error:
-        # The interpreter's own flush at exit would fail again and print a
-        # second message: point stdout at /dev/null first.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
         raise errors.EnvtoolsError(f"cannot write output: {error.strerror}") from None
 
 

@@ -27,6 +27,7 @@ _COMPLETE = "_SAVE_CONTAINER_ENV_COMPLETE"
 
 def main() -> None:
     """Entry point of the ``save-container-env`` launcher."""
+    procenv.prepare()
     args = sys.argv[1:]
     # A shell asking click for completions runs the command with no
     # argument too; only click can answer it, and nothing may be written.

@@ -30,13 +30,15 @@ DEFAULT_PAM_SERVICE = "setuser"
 
 def main() -> None:
     """Entry point of the ``setuser`` launcher."""
+    procenv.prepare()
     args = sys.argv[1:]
     if len(args) >= 2 and not args[0].startswith("-"):
         sys.exit(run(args[0], args[1:]))
 
     from envtools.commands import _click
 
-    _click.run(_click_command(), args, PROG, errors.EXIT_WRAPPER_FAILED)
+    failed = errors.EXIT_WRAPPER_FAILED
+    _click.run(_click_command(), args, PROG, failed, failed)
 
 
 def run(

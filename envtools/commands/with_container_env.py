@@ -38,13 +38,15 @@ _SUDO_PREFIX = b"SUDO_"
 
 def main() -> None:
     """Entry point of the ``with-container-env`` launcher."""
+    procenv.prepare()
     args = sys.argv[1:]
     if args and not args[0].startswith("-"):
         sys.exit(run(args, snapshot.location(None)))
 
     from envtools.commands import _click
 
-    _click.run(_click_command(), args, PROG, errors.EXIT_WRAPPER_FAILED)
+    failed = errors.EXIT_WRAPPER_FAILED
+    _click.run(_click_command(), args, PROG, failed, failed)
 
 
 def run(
@@ -143,14 +145,18 @@ def _refuse_own_script(path: str) -> None:
 
     The kernel runs such a script as ``with-container-env SCRIPT``, which
     would exec the script, which runs with-container-env again: a loop with
-    no end.  The file is opened without blocking, and only a regular file is
-    read; anything unreadable is left for execve to report.
+    no end.  Only a regular file is opened (opening a device can act on it),
+    without blocking and without taking a terminal, should it be swapped
+    in between; anything unreadable is left for execve to report.
 
     :raises EnvtoolsError: the script's interpreter is with-container-env
         with no command after it.
     """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return
+        fd = os.open(path, flags)
     except OSError:
         return
     try:
@@ -181,7 +187,8 @@ def _click_command() -> click.Command:
         "--clear",
         is_flag=True,
         help="Start from an empty environment, keeping only HOME, USER, "
-        "LOGNAME, SHELL, UID, GID, GROUP and SUDO_* from the current one.",
+        "LOGNAME, SHELL, UID, GID, GROUP, SUDO_* and the --keep names from "
+        "the current one.",
     )
     @click.option(
         "--no-override",

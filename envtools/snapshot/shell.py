@@ -14,6 +14,12 @@ the last two groups a guard line makes yash (and only yash) return from the
 file when it could not read what follows.  yash therefore gets every ASCII
 value, every UTF-8 value in a UTF-8 locale, and never a value it cannot
 hold; every other shell gets everything.
+
+``return`` only suits a sourced file: in text given to ``eval`` it ends
+yash's whole script.  But yash decodes the text of an ``eval`` at once and
+drops everything from the first byte it cannot decode, so for ``eval`` each
+guard is a comment holding such a byte (one only a UTF-8 locale decodes,
+then one no locale does): the text yash keeps ends in a complete comment.
 """
 
 from __future__ import annotations
@@ -35,19 +41,20 @@ from envtools.snapshot import IDENTITY_NAMES
 SPECIAL_NAMES = frozenset(
     b"""
     ARGC BASHOPTS BASHPID BASH_ALIASES BASH_ARGC BASH_ARGV BASH_CMDS BASH_COMMAND
-    BASH_COMPAT BASH_LINENO BASH_SOURCE BASH_SUBSHELL BASH_VERSINFO
-    BASH_XTRACEFD COLUMNS DIRSTACK EGID EPOCHREALTIME EPOCHSECONDS ERRNO EUID
-    FUNCNAME FUNCNEST GID GROUPS HISTCMD HISTSIZE JOBMAX KEYTIMEOUT KSH_VERSION
-    LINENO LINES LISTMAX MAILCHECK OPTIND PIPESTATUS PPID RANDOM SAVEHIST
-    SECONDS SHELLOPTS SHLVL SRANDOM TMOUT TRY_BLOCK_ERROR TRY_BLOCK_INTERRUPT
-    TTYIDLE UID USERNAME USER_ID WATCH ZSH_EVAL_CONTEXT ZSH_SUBSHELL _
-    aliases argv builtins cdpath commands dirstack dis_aliases dis_builtins
-    dis_functions dis_galiases dis_patchars dis_reswords dis_saliases fignore
-    fpath funcfiletrace funcsourcetrace funcstack functions galiases history
-    historywords jobdirs jobstates jobtexts keymaps mailpath manpath modules
-    module_path nameddirs options parameters patchars path pipestatus psvar
-    reswords saliases signals status termcap terminfo userdirs watch widgets
-    zsh_eval_context zsh_scheduled_events
+    BASH_COMPAT BASH_LINENO BASH_SOURCE BASH_SUBSHELL BASH_VERSINFO BASH_XTRACEFD
+    COLUMNS DIRSTACK EGID EPOCHREALTIME EPOCHSECONDS ERRNO EUID FUNCNAME FUNCNEST
+    GID GROUPS HISTCHARS HISTCMD HISTSIZE JOBMAX KEYBOARD_HACK KEYTIMEOUT KSHEGID
+    KSHGID KSHUID KSH_VERSION LINENO LINES LISTMAX MAILCHECK OPTIND PGRP PIPESTATUS
+    PPID RANDOM SAVEHIST SECONDS SHELLOPTS SHLVL SRANDOM TMOUT TRY_BLOCK_ERROR
+    TRY_BLOCK_INTERRUPT TTYIDLE UID USERNAME USER_ID WATCH ZLE_RPROMPT_INDENT
+    ZSH_EVAL_CONTEXT ZSH_SUBSHELL _ aliases argv builtins cdpath commands dirstack
+    dis_aliases dis_builtins dis_functions dis_functions_source dis_galiases
+    dis_patchars dis_reswords dis_saliases fignore fpath funcfiletrace
+    funcsourcetrace funcstack functions functions_source functrace galiases
+    histchars history historywords jobdirs jobstates jobtexts keymaps mailpath
+    manpath module_path modules nameddirs options parameters patchars path
+    pipestatus psvar reswords saliases signals status termcap terminfo userdirs
+    usergroups watch widgets zsh_eval_context zsh_scheduled_events
     """.split()
 )
 
@@ -65,6 +72,12 @@ _YASH_UTF8_GUARD = (
 
 # yash cannot hold bytes that are not valid in its locale: it stops here.
 _YASH_STOP = b"case ${YASH_VERSION-} in ?*) return 0;; esac\n"
+
+_YASH_MARK = b"YASH_VERSION"
+
+# The same two stops for text given to eval (see the module notes).
+_EVAL_UTF8_GUARD = b"# yash reads on only in a UTF-8 locale: \xc3\xa9\n"
+_EVAL_STOP = b"# yash reads no further: \xff\n"
 
 
 def quote(value: bytes) -> bytes:
@@ -87,6 +100,10 @@ def name_problem(name: bytes) -> str | None:
         return "not a shell identifier"
     if name in SPECIAL_NAMES:
         return "special in some shell"
+    if name == _YASH_MARK:
+        # The guard lines test it: exported first, it would stop every
+        # other shell at the first guard.
+        return "special in some shell"
     if name in IDENTITY_NAMES:
         # A sourced HOME or USER would make a group member's login shell
         # (--profile) think it is someone else; with-container-env never
@@ -95,7 +112,9 @@ def name_problem(name: bytes) -> str | None:
     return None
 
 
-def render(env: Mapping[bytes, bytes]) -> tuple[bytes, list[tuple[bytes, str]]]:
+def render(
+    env: Mapping[bytes, bytes], for_eval: bool = False
+) -> tuple[bytes, list[tuple[bytes, str]]]:
     """Return the shell file for *env*, and the names left out with why.
 
     ASCII values come first, then UTF-8 ones, then the rest, each group
@@ -103,6 +122,7 @@ def render(env: Mapping[bytes, bytes]) -> tuple[bytes, list[tuple[bytes, str]]]:
     the order of *env*.
 
     :param env: names and values; values hold no NUL.
+    :param for_eval: guard for ``eval`` rather than for sourcing.
     """
     groups: tuple[list[bytes], list[bytes], list[bytes]] = ([], [], [])
     skipped: list[tuple[bytes, str]] = []
@@ -114,11 +134,14 @@ def render(env: Mapping[bytes, bytes]) -> tuple[bytes, list[tuple[bytes, str]]]:
         line = b"export " + name + b"=" + quote(value) + b"\n"
         groups[_group(value)].append(line)
 
+    utf8_guard, stop = (
+        (_EVAL_UTF8_GUARD, _EVAL_STOP) if for_eval else (_YASH_UTF8_GUARD, _YASH_STOP)
+    )
     parts = [_HEADER, *groups[0]]
     if groups[1]:
-        parts += [_YASH_UTF8_GUARD, *groups[1]]
+        parts += [utf8_guard, *groups[1]]
     if groups[2]:
-        parts += [_YASH_STOP, *groups[2]]
+        parts += [stop, *groups[2]]
     return b"".join(parts), skipped
 
 

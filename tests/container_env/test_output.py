@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,35 @@ def test_closed_stdout_is_one_line(snap: Path) -> None:
         os.close(write_end)
     assert result.returncode == 1
     assert result.stderr == b"container-env: cannot write output: Broken pipe\n"
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_slow_nonblocking_reader_gets_everything(
+    unbuffered: str, tmp_path: Path
+) -> None:
+    """A pipe set O_NONBLOCK by someone else still gets every byte, exit 0.
+
+    Under PYTHONUNBUFFERED, Python's stdout wrote what fit and dropped the
+    rest without a word.
+    """
+    env = {b"V%02d" % index: b"x" * 100_000 for index in range(12)}
+    snap = write_snapshot(tmp_path / "snap", env)
+    expected = _run(snap).stdout
+    assert len(expected) > 1_000_000
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    child_env = base_env(ENVTOOLS_SNAPSHOT_DIR=str(snap), PYTHONUNBUFFERED=unbuffered)
+    try:
+        child = subprocess.Popen(
+            [command("container-env")], stdout=write_end, env=child_env
+        )
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        time.sleep(0.5)
+        got = reader.read()
+    assert child.wait(timeout=30) == 0
+    assert got == expected
 
 
 def test_plain_form_never_imports_click(snap: Path) -> None:

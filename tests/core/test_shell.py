@@ -41,7 +41,7 @@ TRICKY = {
 ORDINARY = [
     b"PATH", b"LANG", b"TERM", b"IFS", b"PWD", b"OLDPWD", b"ENV",
     b"BASH_ENV", b"PS1", b"PS4", b"HOSTNAME", b"CDPATH", b"MAIL", b"TMPDIR",
-    b"POSIXLY_CORRECT", b"YASH_VERSION", b"ZSH_VERSION", b"if", b"export",
+    b"POSIXLY_CORRECT", b"ZSH_VERSION", b"if", b"export",
 ]  # fmt: skip
 
 
@@ -85,6 +85,7 @@ def test_quote_refuses_nul() -> None:
         (b"UID", "special in some shell"),
         (b"path", "special in some shell"),
         (b"RANDOM", "special in some shell"),
+        (b"YASH_VERSION", "special in some shell"),
         (b"HOME", "names who the shell runs as"),
         (b"USER", "names who the shell runs as"),
         (b"LOGNAME", "names who the shell runs as"),
@@ -113,6 +114,20 @@ def test_render_layout() -> None:
     assert skipped == [(b"A-B", "not a shell identifier")]
 
 
+def test_render_layout_for_eval() -> None:
+    """For eval, each yash guard is a comment holding a byte yash may not decode."""
+    env = {b"B": b"\xff", b"U": "é".encode(), b"A": b"1"}
+    script, _ = shell.render(env, for_eval=True)
+    assert script == (
+        b"# Container environment, by envtools: source it, do not edit it.\n"
+        b"export A='1'\n"
+        b"# yash reads on only in a UTF-8 locale: \xc3\xa9\n"
+        b"export U='\xc3\xa9'\n"
+        b"# yash reads no further: \xff\n"
+        b"export B='\xff'\n"
+    )
+
+
 def _probe(argv: list[str], name: bytes, value: bytes, tmp: Path) -> bool:
     """Whether sourcing ``export NAME='VALUE'`` exports exactly that value."""
     script = tmp / "probe.sh"
@@ -121,11 +136,33 @@ def _probe(argv: list[str], name: bytes, value: bytes, tmp: Path) -> bool:
     return result.stderr == b"rc=0\n" and dumped.get(name) == value
 
 
+# A word, a number, and one longer than the three or one characters zsh keeps
+# of some of its variables.
+PROBE_VALUES = (b"x", b"7", b"wxyz")
+
+
+@pytest.fixture(scope="module")
+def probing_shells(tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
+    """The shells, each shown to keep an ordinary name with every probe value.
+
+    Otherwise a shell failing for an unrelated reason (a locale warning, a
+    broken build) would make every name look special.
+    """
+    tmp = tmp_path_factory.mktemp("control")
+    for shell_id, argv in SHELLS.items():
+        for value in PROBE_VALUES:
+            kept = _probe(argv, b"ENVTOOLS_CONTROL", value, tmp)
+            assert kept, f"{shell_id} fails the control probe with {value!r}"
+    return list(SHELLS.values())
+
+
 @pytest.mark.parametrize("name", sorted(shell.SPECIAL_NAMES))
-def test_special_name_misbehaves(name: bytes, tmp_path: Path) -> None:
+def test_special_name_misbehaves(
+    name: bytes, probing_shells: list[list[str]], tmp_path: Path
+) -> None:
     """Each refused name loses or changes its value in at least one shell."""
-    for argv in SHELLS.values():
-        for value in (b"x", b"7"):
+    for argv in probing_shells:
+        for value in PROBE_VALUES:
             if not _probe(argv, name, value, tmp_path):
                 return
     pytest.fail(f"{name!r} behaves in every shell: drop it from SPECIAL_NAMES")
