@@ -1,4 +1,5 @@
-"""Output-only formats of ``container-env``: fish, dotenv, docker, systemd, nul.
+"""Output-only formats of ``container-env``: fish, dotenv, docker, systemd,
+nul.
 
 Each renderer returns the text and the variables it had to leave out, with
 the reason, so the command can say so per variable instead of writing a line
@@ -44,6 +45,9 @@ _DOTENV_KEY_BREAKS = re.compile(r"[=#\s]")
 # Docker reads --env-file with Go's bufio.Scanner: a line of 64 KiB or more,
 # newline included, fails the whole file ("token too long").
 _DOCKER_LINE_MAX = 64 * 1024 - 1
+
+# U+FEFF in UTF-8: docker reads it as a byte-order mark before line 1.
+_BOM = b"\xef\xbb\xbf"
 
 # systemd keeps nothing below 0x20 but tab and newline, nor DEL.
 _SYSTEMD_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
@@ -116,6 +120,10 @@ def _docker_problem(name: bytes, value: bytes) -> str | None:
         return "docker refuses a name with whitespace"
     if name.startswith(b"#"):
         return "docker reads the line as a comment"
+    if name.startswith(_BOM):
+        # Stripped on the first line, as a file's byte-order mark; kept on
+        # any other, so it is left out wherever it would fall.
+        return "docker strips a leading byte-order mark"
     if b"\n" in value:
         return "docker env files have no way to write a newline"
     if value.endswith(b"\r"):

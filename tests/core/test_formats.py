@@ -24,6 +24,7 @@ from support.proc import base_env
 from support.proc import check
 from support.proc import command
 from support.proc import run
+from support.shells import SHELLS
 from support.snapshots import write_snapshot
 
 from envtools import formats
@@ -153,6 +154,42 @@ def test_sh_evaluated_by_shells(shell: str, tmp_path: Path) -> None:
     result = run([shell, "-c", script], env=base_env())
     check(result, 0, stderr=b"")
     assert _env0(result.stdout, set(env)) == env
+
+
+@pytest.mark.parametrize("locale", ["C", "C.UTF-8"])
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_sh_eval_never_ends_the_script(shell: str, locale: str, tmp_path: Path):
+    """After eval the script goes on in every shell; yash skips what it cannot hold.
+
+    A ``return`` guard, right for a sourced file, would end yash's whole
+    script here with status 0: an entrypoint's ``exec app`` would never run.
+    """
+    env = {b"A": b"plain", b"U": "\u00e9t\u00e9".encode(), b"BAD": b"\xff", b"Z": b"z"}
+    directory = write_snapshot(tmp_path / "snap", env)
+    script = f'eval "$({command("container-env")} --dir {directory})"'
+    script += '; echo "rc=$?" >&2; exec /usr/bin/env -0'
+    shell_env = {"PATH": "/usr/bin:/bin", "LC_ALL": locale}
+
+    result = run([*SHELLS[shell], "-c", script], env=shell_env)
+
+    check(result, 0, stderr=b"rc=0\n")
+    expected = dict(env)
+    if shell == "yash":
+        del expected[b"BAD"]
+        if locale == "C":
+            del expected[b"U"]
+    assert _env0(result.stdout, set(env)) == expected
+
+
+def test_docker_leaves_out_byte_order_mark_names() -> None:
+    """A name starting with U+FEFF would lose it as docker's first line."""
+    bom = "\ufeff".encode()
+    env = {bom + b"APP": b"v", bom: b"w", b"OK": b"1"}
+    text, problems = formats.render_docker(env)
+    reason = "docker strips a leading byte-order mark"
+    assert problems == [(bom + b"APP", reason), (bom, reason)]
+    assert parse_docker(text) == {"OK": "1"}
+    assert parse_docker(bom + b"APP=v\n") == {"APP": "v"}
 
 
 def test_docker_line_limit_is_exact(tmp_path: Path) -> None:

@@ -37,6 +37,9 @@ def parse_docker(data: bytes) -> dict[str, str]:
     for number, raw in enumerate(lines, 1):
         if len(raw) + 1 > DOCKER_LINE_BUFFER:
             raise Rejected(f"line {number}: token too long")
+        if number == 1:
+            # docker/cli opts/file.go: a UTF-8 byte-order mark is dropped.
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         try:
