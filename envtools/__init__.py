@@ -1,3 +1,3 @@
-"""Privilege and environment commands for containers that run many processes."""
+"""Privilege and environment commands for containers of many processes."""
 
 __version__ = "0.1.0"

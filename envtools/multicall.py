@@ -127,7 +127,7 @@ def _usage(args: list[str]) -> int:
         return errors.EXIT_OK
     if args:
         name = errors.quote(args[0])
-        errors.report(PROG, f"unknown command {name}: expected {_NAMES}")
+        error = errors.UsageError(f"unknown command {name}: expected {_NAMES}")
     else:
-        errors.report(PROG, USAGE)
-    return errors.EXIT_USAGE
+        error = errors.UsageError(USAGE)
+    return errors.fail(PROG, error, errors.EXIT_USAGE)

@@ -16,7 +16,9 @@
 #
 # The last file lists every file and every directory the install created,
 # relative to P, so a list written while staging holds once moved;
-# --uninstall removes exactly those (directories only when empty).  With
+# --uninstall removes exactly those (directories only when empty).  Every
+# target is checked before anything is touched; an install that fails
+# midway removes what it had created, and the previous install with it.  With
 # --destdir D (or $DESTDIR) everything goes under D/P, for staging into an
 # image or a package; the launchers find the archive relative to
 # themselves, so they work there and once moved.  A launcher is a short
@@ -79,11 +81,37 @@ make_dir() {
 	done
 }
 
-# Refuse to replace a file that another package or the administrator owns.
+# Refuse to replace a file that another package or the administrator owns;
+# one the previous install listed is ours to replace.
 check_free() {
+	if [ -f "$root/$manifest" ] && grep -qxF "f $1" "$root/$manifest"; then
+		return
+	fi
 	if [ -e "$root/$1" ] || [ -L "$root/$1" ]; then
 		die "'$root/$1' exists and was not installed by $prog"
 	fi
+}
+
+# On a failed install, remove what it created (newest first, so each
+# directory is empty by its turn): a retry then starts clean, instead of
+# finding files no manifest lists.
+rollback() {
+	[ $? -ne 0 ] || return 0
+	undo=
+	set -f -- $created
+	while [ $# -ge 2 ]; do
+		undo="$1 $2 $undo"
+		shift 2
+	done
+	set -- $undo
+	while [ $# -ge 2 ]; do
+		if [ "$1" = f ]; then
+			rm -f "$root/$2"
+		else
+			rmdir "$root/$2" 2>/dev/null || true
+		fi
+		shift 2
+	done
 }
 
 put() { # put MODE SOURCE RELATIVE-TARGET
@@ -165,18 +193,19 @@ do_install() {
 	esac
 	mkdir -p "$root"
 
-	# A previous install of ours is replaced as a whole.
-	if [ -f "$root/$manifest" ]; then
-		do_uninstall
-	fi
 	steps=$(plan)
 	while read -r mode target source; do
 		check_free "$target"
 	done <<-EOF
 	$steps
 	EOF
+	# A previous install of ours is replaced as a whole.
+	if [ -f "$root/$manifest" ]; then
+		do_uninstall
+	fi
 
 	created=
+	trap rollback EXIT
 	while read -r mode target source; do
 		if [ "$mode" = launcher ]; then
 			launcher "$target" "$source"
@@ -187,6 +216,7 @@ do_install() {
 	$steps
 	EOF
 	printf '%s %s\n' $created >"$root/$manifest"
+	trap - EXIT
 }
 
 do_$action

@@ -142,6 +142,10 @@ def copy_service(kind: str, top: Path, user: str, port: int) -> Path:
     return service
 
 
+# A process's name as /proc shows it: the first 15 bytes of the file name.
+_LAUNCHER_NAME = "with-container-env"[:15]
+
+
 def service_pid(supervisor: Supervisor, service: Path, uid: int) -> int:
     """The service's pid, once with-container-env has become the server."""
 
@@ -154,7 +158,10 @@ def service_pid(supervisor: Supervisor, service: Path, uid: int) -> int:
             status = proc_status(Path(f"/proc/{pid}/status").read_text())
         except FileNotFoundError:
             return None
-        return pid if status["Uid"].split()[0] == str(uid) else None
+        # The uid changes just before the exec: until the name does too,
+        # /proc still shows with-container-env's own environment.
+        switched = status["Uid"].split()[0] == str(uid)
+        return pid if switched and status["Name"] != _LAUNCHER_NAME else None
 
     return until(probe, DEADLINE, "the service to run as its user")
 

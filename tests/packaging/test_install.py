@@ -227,3 +227,41 @@ def test_usage_errors(pyz_build: Path, args: list[str], message: str) -> None:
     """A wrong command line is one line plus a --help hint, exit 2."""
     expected = f"install.sh: {message}\nTry 'install.sh --help'.\n".encode()
     check(install(pyz_build, *args), 2, b"", expected)
+
+
+def test_foreign_file_keeps_previous_install(pyz_build: Path, prefix: Path) -> None:
+    """A reinstall that finds a foreign file stops before removing the old one."""
+    check(install(pyz_build, "--prefix", str(prefix)), 0, b"", b"")
+    # As after an older release that did not ship this file, which someone
+    # else then put there.
+    manifest = prefix / "lib/envtools/installed"
+    listed = manifest.read_text().splitlines()
+    rel = "share/zsh/site-functions/_setuser"
+    manifest.write_text("".join(f"{line}\n" for line in listed if line != f"f {rel}"))
+    foreign = prefix / rel
+    foreign.write_text("#compdef setuser\n")
+
+    result = install(pyz_build, "--prefix", str(prefix))
+
+    expected = f"install.sh: '{foreign}' exists and was not installed by install.sh\n"
+    check(result, 1, b"", expected.encode())
+    assert tree(prefix) == expected_files()
+    check(run([str(prefix / "bin/setuser"), "0", "/bin/true"]), 0, b"", b"")
+
+
+def test_failed_install_rolls_back(pyz_build: Path, prefix: Path) -> None:
+    """Midway failure removes what it made, so that a retry can succeed."""
+    # A file where a directory must go: mkdir fails after the archive, the
+    # launchers and the bash completion are in place.
+    (prefix / "share").mkdir()
+    (prefix / "share/zsh").write_text("in the way\n")
+
+    result = install(pyz_build, "--prefix", str(prefix))
+
+    assert result.returncode == 1
+    assert b"share/zsh" in result.stderr
+    assert tree(prefix) == {"share/zsh"}
+    assert sorted(os.listdir(prefix)) == ["share"]
+    (prefix / "share/zsh").unlink()
+    check(install(pyz_build, "--prefix", str(prefix)), 0, b"", b"")
+    assert tree(prefix) == expected_files()

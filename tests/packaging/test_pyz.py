@@ -27,6 +27,7 @@ USAGE = (
     b"envtools: usage: envtools COMMAND [ARG]...; COMMAND is one of setuser, "
     b"save-container-env, container-env, with-container-env\n"
 )
+HINT = b"Try 'envtools --help'.\n"
 
 Argv = Callable[..., list[str]]
 
@@ -142,14 +143,14 @@ def test_usage_error_names_the_command(form: Argv) -> None:
 
 def test_no_command(pyz: Path) -> None:
     """The archive run with no argument prints the usage line, exit 2."""
-    check(run([str(pyz)], env=base_env()), 2, b"", USAGE)
+    check(run([str(pyz)], env=base_env()), 2, b"", USAGE + HINT)
 
 
 def test_unknown_command(pyz: Path) -> None:
     """An argument that names no command is refused in one line, exit 2."""
     expected = (
         b"envtools: unknown command 'sh': expected setuser, save-container-env, "
-        b"container-env, with-container-env\n"
+        b"container-env, with-container-env\n" + HINT
     )
     check(run([str(pyz), "sh", "-c", "true"], env=base_env()), 2, b"", expected)
 
@@ -160,13 +161,13 @@ def test_help(pyz: Path) -> None:
     check(run([str(pyz), "--help"], env=base_env()), 0, stdout, b"")
 
 
-def test_link_under_other_name(pyz_build: Path, tmp_path: Path) -> None:
+def test_link_under_other_name(pyz_build: Path, links: Path) -> None:
     """A link whose name is no command falls back to the first argument."""
-    link = pyz_build / "links" / "envtools"
-    if not link.exists():
+    link = links / "envtools"
+    if not link.is_symlink():
         link.symlink_to(pyz_build / "envtools.pyz")
     check(run([str(link), "setuser", "0", "/bin/echo", "ok"]), 0, b"ok\n", b"")
-    check(run([str(link)], env=base_env()), 2, b"", USAGE)
+    check(run([str(link)], env=base_env()), 2, b"", USAGE + HINT)
 
 
 def test_python_m_envtools() -> None:
