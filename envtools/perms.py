@@ -244,7 +244,8 @@ def _follow_inside(dir_fd: int, name: str, dir_path: str) -> int:
 
     Each component is opened with ``O_PATH|O_NOFOLLOW`` relative to the one
     before; directories on the way are checked like the snapshot directory,
-    links are read with ``readlinkat`` and their target walked in turn.
+    links must be root's and are read with ``readlinkat``, their target
+    walked in turn.
 
     :returns: the final file opened for reading (not yet checked).
     """
@@ -266,6 +267,9 @@ def _follow_inside(dir_fd: int, name: str, dir_path: str) -> int:
             if stat.S_ISLNK(info.st_mode):
                 hops += 1
                 try:
+                    # In a sticky directory anyone may add a link: it would
+                    # give a root file a name of their choosing.
+                    _check_owner(info, shown)
                     pending = _link_parts(fd, shown, hops) + pending
                 finally:
                     os.close(fd)

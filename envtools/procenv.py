@@ -23,7 +23,9 @@ else:
 
 Environ = dict[bytes, bytes]
 
-_HOLD_FLAGS = os.O_RDWR | os.O_CLOEXEC
+# Read-only: a write to a held stdout or stderr fails with EBADF, as it
+# would have on the closed descriptor.
+_HOLD_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 
 
 def prepare() -> None:
@@ -54,9 +56,10 @@ def hold_std_fds() -> None:
     Started with one of them closed, the process would give its number to
     the next file it opens, and a message meant for stderr could land in
     the writer's temporary file.  Each gap is filled with ``/dev/null``,
-    close-on-exec, so a command exec'd later still gets exactly the
-    descriptors this process was given.  Python has already seen the gap:
-    ``sys.stderr`` stays None, and messages are dropped, not misdirected.
+    read-only and close-on-exec, so writing there still fails with EBADF
+    and a command exec'd later still gets exactly the descriptors this
+    process was given.  Python has already seen the gap: ``sys.stderr``
+    stays None, and messages are dropped, not misdirected.
     """
     for fd in (0, 1, 2):
         try:

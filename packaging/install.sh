@@ -97,6 +97,8 @@ check_free() {
 # finding files no manifest lists.
 rollback() {
 	[ $? -ne 0 ] || return 0
+	# The old install's manifest went with it: one here is this run's.
+	rm -f "$root/$manifest"
 	undo=
 	set -f -- $created
 	while [ $# -ge 2 ]; do
@@ -114,10 +116,12 @@ rollback() {
 	done
 }
 
+# Each file is recorded before it is written: one that fails half-written
+# is rolled back too.
 put() { # put MODE SOURCE RELATIVE-TARGET
 	make_dir "${3%/*}"
-	install -m "$1" "$2" "$root/$3"
 	created="$created f $3"
+	install -m "$1" "$2" "$root/$3"
 }
 
 # A launcher finds the archive from where it really is (links resolved),
@@ -129,6 +133,7 @@ launcher() { # launcher RELATIVE-TARGET COMMAND
 	*) status=1 ;;
 	esac
 	make_dir "${1%/*}"
+	created="$created f $1"
 	{
 		printf '%s\n' "$interpreter"
 		sed -e "s/COMMAND/$2/g" -e "s/STATUS/$status/" <<-'EOF'
@@ -147,7 +152,6 @@ launcher() { # launcher RELATIVE-TARGET COMMAND
 	EOF
 	} >"$root/$1"
 	chmod 0755 "$root/$1"
-	created="$created f $1"
 }
 
 # Every file the install writes: mode (or "link"), path relative to the
@@ -205,7 +209,11 @@ do_install() {
 	fi
 
 	created=
+	# A signal ends the shell without running the EXIT trap: exit instead.
 	trap rollback EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 	while read -r mode target source; do
 		if [ "$mode" = launcher ]; then
 			launcher "$target" "$source"
@@ -216,7 +224,7 @@ do_install() {
 	$steps
 	EOF
 	printf '%s %s\n' $created >"$root/$manifest"
-	trap - EXIT
+	trap - EXIT HUP INT TERM
 }
 
 do_$action

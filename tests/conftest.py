@@ -72,3 +72,11 @@ def pyz_build() -> Iterator[Path]:
         yield top
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def legacy_locales(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A LOCPATH with GB18030, EUC-JP and Big5 locales, built for the run."""
+    from support.shells import build_locales
+
+    return build_locales(tmp_path_factory.mktemp("locales"))

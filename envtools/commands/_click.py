@@ -29,6 +29,11 @@ def run(
     ``--help`` or ``--version`` (a full disk, a closed pipe), that is one
     line too, exit *failure_status*.
     """
+    if sys.stdout is None:
+        # Started with stdout closed: click would print --help to nothing
+        # and exit 0.  Descriptor 1 is procenv's read-only placeholder, so
+        # printing fails with EBADF instead, and is reported below.
+        sys.stdout = open(1, "w", closefd=False)
     try:
         status = command.main(args, prog_name=prog, standalone_mode=False)
     except click.UsageError as error:

@@ -7,7 +7,6 @@ click command built by :func:`_click_command`.  Both end in :func:`run`.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 
@@ -121,10 +120,8 @@ def _write(data: bytes) -> None:
 
     :raises EnvtoolsError: the write failed (a closed pipe, a full disk).
     """
-    if sys.stdout is None:
-        # Started with descriptor 1 closed, as `container-env >&-`.
-        reason = os.strerror(errno.EBADF)
-        raise errors.EnvtoolsError(f"cannot write output: {reason}")
+    # With stdout closed at start, descriptor 1 is procenv's read-only
+    # /dev/null: the write fails with EBADF, as on the closed descriptor.
     left = memoryview(data)
     try:
         while left:

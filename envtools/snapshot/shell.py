@@ -63,11 +63,14 @@ _REST = _FIRST | frozenset(b"0123456789")
 
 _HEADER = b"# Container environment, by envtools: source it, do not edit it.\n"
 
-# yash returns here unless its locale decodes UTF-8 (the printf output is
-# dropped when it cannot be decoded, leaving an empty word).
+# yash returns here unless its locale decodes UTF-8: yash keeps printf's
+# output up to the first byte it cannot decode, and only in UTF-8 are the
+# six bytes of U+2080 twice exactly two characters.  (An e-acute would not
+# do: its two bytes are one character in GB18030, EUC-JP and Big5 too.)
 _YASH_UTF8_GUARD = (
     b"case ${YASH_VERSION-} in ?*) "
-    b"[ -n \"$(printf '\\303\\251')\" ] || return 0;; esac\n"
+    b"case $(printf '\\342\\202\\200\\342\\202\\200') in ??) ;; "
+    b"*) return 0;; esac;; esac\n"
 )
 
 # yash cannot hold bytes that are not valid in its locale: it stops here.
@@ -75,8 +78,10 @@ _YASH_STOP = b"case ${YASH_VERSION-} in ?*) return 0;; esac\n"
 
 _YASH_MARK = b"YASH_VERSION"
 
-# The same two stops for text given to eval (see the module notes).
-_EVAL_UTF8_GUARD = b"# yash reads on only in a UTF-8 locale: \xc3\xa9\n"
+# The same two stops for text given to eval (see the module notes).  The
+# last byte of U+2080 followed by a newline is invalid in every multibyte
+# encoding glibc has but UTF-8.
+_EVAL_UTF8_GUARD = b"# yash reads on only in a UTF-8 locale: \xe2\x82\x80\n"
 _EVAL_STOP = b"# yash reads no further: \xff\n"
 
 

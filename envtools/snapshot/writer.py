@@ -41,6 +41,10 @@ _MAX_HINT = 64 * 1024 * 1024
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
 
+# POSIX ACLs as Linux keeps them: extended attributes.
+_ACL_ACCESS = "system.posix_acl_access"
+_ACL_DEFAULT = "system.posix_acl_default"
+
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -90,14 +94,20 @@ class Request:
 
 
 class _Owner:
-    """The group and the modes every artifact gets."""
+    """The group and the modes every artifact gets.
 
-    __slots__ = ("gid", "dir_mode", "file_mode")
+    *strip_acl* is set when the parent has a default ACL: each artifact
+    would inherit it, and the modes would only cap what its named users and
+    groups may do, not take their access away.
+    """
+
+    __slots__ = ("gid", "dir_mode", "file_mode", "strip_acl")
 
     def __init__(self, gid: int, dir_mode: int, file_mode: int) -> None:
         self.gid = gid
         self.dir_mode = dir_mode
         self.file_mode = file_mode
+        self.strip_acl = False
 
 
 def save(request: Request, environ: Mapping[bytes, bytes]) -> None:
@@ -130,6 +140,7 @@ def save(request: Request, environ: Mapping[bytes, bytes]) -> None:
             fds.append(perms.open_trusted_dir(request.profile_dir))
             _check_profile_dir(fds[0], fds[1], request)
         owner = _owner(request.group)
+        owner.strip_acl = _has_default_acl(fds[0])
         with _Lock(fds[0], base):
             _transaction(request, environ, fds, base, owner)
     except OSError as error:
@@ -168,20 +179,22 @@ def _transaction(
     :param fds: the parent directory, then the profile directory if any.
     """
     parent_fd = fds[0]
-    _remove_leftovers(parent_fd, base)
+    _remove_leftovers(parent_fd, base, os.path.dirname(request.directory))
     old_fd = _open_old(parent_fd, base, request.directory)
     try:
         taken = _taken(request, environ)
         unread = frozenset() if request.keep_existing else taken.keys()
         existing = _read_existing(old_fd, request.directory, unread)
         merged = _merge(request, taken, existing)
-        reuse = _Reuse(old_fd, owner, _previous_values(parent_fd, base))
+        # Old files may carry an inherited ACL: none is reused then.
+        reused_fd = -1 if owner.strip_acl else old_fd
+        reuse = _Reuse(reused_fd, owner, _previous_values(parent_fd, base))
         _write_artifacts(parent_fd, base, request.directory, merged, owner, reuse)
     finally:
         if old_fd >= 0:
             os.close(old_fd)
-    if len(fds) > 1:
-        _install_profile(fds[1], request.directory)
+    if len(fds) > 1 and request.profile_dir is not None:
+        _install_profile(fds[1], request.profile_dir, request.directory)
 
 
 def _owner(group: str) -> _Owner:
@@ -242,16 +255,23 @@ def _temp_name(base: str) -> str:
     return _temp_prefix(base) + os.urandom(6).hex()
 
 
-def _remove_leftovers(parent_fd: int, base: str) -> None:
+def _remove_leftovers(parent_fd: int, base: str, parent: str) -> None:
     """Delete what killed writers left: every ``.BASE.tmp.*`` entry.
 
     Only called under the lock, so no live writer owns such a name.
+
+    :param parent: the path of *parent_fd*, for messages.
     """
     prefix = _temp_prefix(base)
     for name in os.listdir(parent_fd):
         if name.startswith(prefix):
             errors.debug(PROG, f"removing leftover {quote(name)}")
-            _remove_tree(parent_fd, name)
+            try:
+                _remove_tree(parent_fd, name)
+            except OSError as error:
+                # Immutable, say: warned about, and no reason to refuse.
+                shown = quote(os.path.join(parent, name))
+                errors.warn(PROG, f"cannot remove {shown}: {error.strerror}")
 
 
 def _remove_tree(parent_fd: int, name: str) -> None:
@@ -394,8 +414,9 @@ def _write_artifacts(
 
     All three are complete under temporary names before the first rename, so
     a write that fails (a full disk) leaves every artifact as it was; the
-    temporaries are removed before the error goes up.  Then DIR.json and
-    DIR.sh are renamed and the new DIR swapped in, in that order.
+    temporaries are removed before the error goes up.  Then the new DIR,
+    DIR.json and DIR.sh are swapped in, in that order (see
+    :func:`_put_in_place`), and the old versions deleted.
     """
     _check_replaceable(parent_fd, base, path)
     script, skipped = shell.render(env)
@@ -415,16 +436,57 @@ def _write_artifacts(
     # which would keep the three renames that much further apart.
     renameat2 = _renameat2()
     json_temp, script_temp, dir_temp = temps
-    for temp, suffix in ((json_temp, ".json"), (script_temp, ".sh")):
-        try:
-            os.replace(temp, base + suffix, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
-        except OSError as error:
-            for left in temps:
-                _discard(parent_fd, left)
-            shown = quote(path + suffix)
-            raise EnvtoolsError(f"cannot replace {shown}: {error.strerror}") from None
-    _swap(renameat2, parent_fd, dir_temp, base)
-    _remove_tree(parent_fd, dir_temp)
+    moves = [(dir_temp, ""), (json_temp, ".json"), (script_temp, ".sh")]
+    old = _put_in_place(renameat2, parent_fd, base, path, moves)
+    for temp in old:
+        _remove_old(parent_fd, temp, path)
+
+
+def _put_in_place(
+    renameat2: Callable[..., int],
+    parent_fd: int,
+    base: str,
+    path: str,
+    moves: list[tuple[str, str]],
+) -> list[str]:
+    """Swap each temporary into place, in order; on a failure, undo them all.
+
+    The directory goes first: the rename most likely to fail (DIR is a
+    mount point, or immutable).  Each step is a RENAME_EXCHANGE, which an
+    exchange back undoes, so a failure leaves the three artifacts as they
+    were instead of a new DIR.json beside an old DIR.
+
+    :param moves: temporary names and the suffix each takes after *base*.
+    :returns: the temporary names that now hold the old versions.
+    :raises EnvtoolsError: a swap failed; the temporaries are gone.
+    """
+    done: list[tuple[str, str, bool]] = []
+    try:
+        for temp, suffix in moves:
+            exchanged = _swap(renameat2, parent_fd, temp, base + suffix, path + suffix)
+            done.append((temp, base + suffix, exchanged))
+    except EnvtoolsError:
+        for temp, final, exchanged in reversed(done):
+            flag = _RENAME_EXCHANGE if exchanged else _RENAME_NOREPLACE
+            # Best effort: the same rename just succeeded the other way.
+            renameat2(parent_fd, os.fsencode(final), parent_fd, os.fsencode(temp), flag)
+        for temp, _ in moves:
+            _discard(parent_fd, temp)
+        raise
+    return [temp for temp, _, exchanged in done if exchanged]
+
+
+def _remove_old(parent_fd: int, temp: str, path: str) -> None:
+    """Delete an old version, or warn: the new snapshot is in place already.
+
+    An old file root made immutable cannot go; failing here would report a
+    save that happened as failed.  The next writer tries again.
+    """
+    try:
+        _remove_tree(parent_fd, temp)
+    except OSError as error:
+        shown = quote(os.path.join(os.path.dirname(path), temp))
+        errors.warn(PROG, f"cannot remove old {shown}: {error.strerror}")
 
 
 def _check_replaceable(parent_fd: int, base: str, path: str) -> None:
@@ -461,6 +523,8 @@ def _write_temp_file(parent_fd: int, base: str, data: bytes, owner: _Owner) -> s
     temp = _temp_name(base)
     fd = os.open(temp, _CREATE_FLAGS, owner.file_mode, dir_fd=parent_fd)
     try:
+        if owner.strip_acl:
+            _strip_acl(fd)
         os.fchown(fd, 0, owner.gid)
         os.fchmod(fd, owner.file_mode)
         _write_all(fd, data)
@@ -470,6 +534,28 @@ def _write_temp_file(parent_fd: int, base: str, data: bytes, owner: _Owner) -> s
         raise
     os.close(fd)
     return temp
+
+
+def _has_default_acl(dir_fd: int) -> bool:
+    """Whether directory *dir_fd* passes a default ACL on to what is made in it."""
+    try:
+        os.getxattr(dir_fd, _ACL_DEFAULT)
+    except OSError as error:
+        if error.errno in (errno.ENODATA, errno.EOPNOTSUPP):
+            return False
+        raise
+    return True
+
+
+def _strip_acl(fd: int) -> None:
+    """Remove the access and default ACLs of *fd*, leaving its mode alone."""
+    for name in (_ACL_ACCESS, _ACL_DEFAULT):
+        try:
+            os.removexattr(fd, name)
+        except OSError as error:
+            # ENODATA: none; EACCES: a file has no default ACL to remove.
+            if error.errno not in (errno.ENODATA, errno.EACCES, errno.EOPNOTSUPP):
+                raise
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -495,6 +581,9 @@ def _build_dir(
     try:
         dir_fd = os.open(temp, _DIR_FLAGS, dir_fd=parent_fd)
         try:
+            if owner.strip_acl:
+                # Before any file is made in it: they inherit nothing then.
+                _strip_acl(dir_fd)
             # The set-group-ID bit makes each new file inherit the group,
             # which saves one fchown per file; it is cleared once the files
             # exist.
@@ -627,35 +716,40 @@ def _renameat2() -> Callable[..., int]:
     return renameat2
 
 
-def _swap(renameat2: Callable[..., int], parent_fd: int, temp: str, base: str) -> None:
-    """Put directory *temp* at *base* in one step, with *renameat2*.
+def _swap(
+    renameat2: Callable[..., int], parent_fd: int, temp: str, final: str, shown: str
+) -> bool:
+    """Put *temp* at *final* in one step, with *renameat2*.
 
-    RENAME_EXCHANGE when *base* exists (the old tree ends up at *temp*),
+    RENAME_EXCHANGE when *final* exists (the old version ends up at *temp*),
     else RENAME_NOREPLACE (nothing ends up at *temp*).
+
+    :param shown: the path of *final*, for the message.
+    :returns: whether it was an exchange.
     """
     import ctypes
 
-    old, new = os.fsencode(temp), os.fsencode(base)
+    old, new = os.fsencode(temp), os.fsencode(final)
     if renameat2(parent_fd, old, parent_fd, new, _RENAME_EXCHANGE) == 0:
-        return
+        return True
     code = ctypes.get_errno()
     if code == errno.ENOENT:
         if renameat2(parent_fd, old, parent_fd, new, _RENAME_NOREPLACE) == 0:
-            return
+            return False
         code = ctypes.get_errno()
-    raise EnvtoolsError(f"cannot rename into place {quote(base)}: {os.strerror(code)}")
+    raise EnvtoolsError(f"cannot rename into place {quote(shown)}: {os.strerror(code)}")
 
 
-def _install_profile(dir_fd: int, path: str) -> None:
+def _install_profile(dir_fd: int, profile_dir: str, path: str) -> None:
     """Install ``PDIR/BASE.sh``, which sources ``DIR.sh`` if readable.
 
     Users outside the group cannot read ``DIR.sh``; the ``-r`` test keeps
     their login shells silent.
 
-    :param dir_fd: the profile directory, already checked.
+    :param dir_fd: the profile directory *profile_dir*, already checked.
     """
     base = os.path.basename(path)
-    _remove_leftovers(dir_fd, base)
+    _remove_leftovers(dir_fd, base, profile_dir)
     target = shell.quote(os.fsencode(path + ".sh"))
     snippet = (
         b"# Installed by save-container-env --profile: the container's\n"

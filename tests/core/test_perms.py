@@ -50,6 +50,16 @@ def test_safe_layout_is_read(snap: Path) -> None:
     check(_read(snap, "--format", "nul"), 0, stdout=b"A=one\0B=two\0", stderr=b"")
 
 
+def test_link_made_by_another_user_refused(snap: Path) -> None:
+    """In a sticky directory anyone can add a link; only root's are followed."""
+    snap.chmod(0o1777)
+    check(_read(snap, "--format", "nul"), 0, stdout=b"A=one\0B=two\0", stderr=b"")
+    link = snap / "CHOSEN"
+    link.symlink_to("A")
+    os.lchown(link, 65534, 65534)
+    _refused(snap, f"refusing '{link}': owned by uid 65534, not root")
+
+
 def test_symlink_to_absolute_path_refused(snap: Path) -> None:
     """A file that is a symbolic link to an absolute path is refused."""
     (snap / "P").symlink_to("/etc/passwd")

@@ -119,6 +119,16 @@ def test_click_output_to_full_disk(name: str, option: str) -> None:
     assert result.stderr == message.encode()
 
 
+@pytest.mark.parametrize("option", ["--help", "--version"])
+@pytest.mark.parametrize("name", COMMANDS)
+def test_click_output_with_stdout_closed(name: str, option: str) -> None:
+    """Nothing to print --help on is a failure, not a silent exit 0."""
+    result = run(closing(">&-", [command(name), option]), env={"PATH": PATH})
+    status = 125 if name in ("setuser", "with-container-env") else 1
+    message = f"{name}: cannot write output: Bad file descriptor\n"
+    check(result, status, b"", message.encode())
+
+
 @pytest.mark.parametrize("options", [[], ["--group", "root"]], ids=["plain", "click"])
 def test_interrupted_writer_dies_of_sigint(options: list[str], snapshot_dir: Path):
     """Ctrl-C while waiting for the lock: killed by SIGINT, no traceback."""

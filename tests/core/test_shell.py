@@ -11,6 +11,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from support.shells import SHELLS
 from support.shells import source_and_dump
+from support.shells import LEGACY_LOCALES
 from support.shells import yash_can_hold
 
 from envtools.snapshot import shell
@@ -106,7 +107,8 @@ def test_render_layout() -> None:
         b"# Container environment, by envtools: source it, do not edit it.\n"
         b"export A='1'\n"
         b"case ${YASH_VERSION-} in ?*) "
-        b"[ -n \"$(printf '\\303\\251')\" ] || return 0;; esac\n"
+        b"case $(printf '\\342\\202\\200\\342\\202\\200') in ??) ;; "
+        b"*) return 0;; esac;; esac\n"
         b"export U='\xc3\xa9'\n"
         b"case ${YASH_VERSION-} in ?*) return 0;; esac\n"
         b"export B='\xff'\n"
@@ -121,7 +123,7 @@ def test_render_layout_for_eval() -> None:
     assert script == (
         b"# Container environment, by envtools: source it, do not edit it.\n"
         b"export A='1'\n"
-        b"# yash reads on only in a UTF-8 locale: \xc3\xa9\n"
+        b"# yash reads on only in a UTF-8 locale: \xe2\x82\x80\n"
         b"export U='\xc3\xa9'\n"
         b"# yash reads no further: \xff\n"
         b"export B='\xff'\n"
@@ -206,6 +208,25 @@ def test_yash_in_c_locale_keeps_ascii_values(tmp_path: Path) -> None:
     assert {name: dumped.get(name) for name in ascii_only} == ascii_only
     assert b"UTF8" not in dumped
     assert b"INVALID" not in dumped
+
+
+@pytest.mark.parametrize("locale", LEGACY_LOCALES)
+def test_yash_in_legacy_multibyte_locale(
+    locale: str, legacy_locales: str, tmp_path: Path
+) -> None:
+    """In GB18030, EUC-JP or Big5, yash stops before UTF-8 values, silently.
+
+    Those encodings read the two bytes of an e-acute as one character of
+    their own: a guard probing with it let yash on, to fail on a value.
+    """
+    script = tmp_path / "env.sh"
+    script.write_bytes(shell.render(TRICKY)[0])
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": locale, "LOCPATH": legacy_locales}
+    result, dumped = source_and_dump(SHELLS["yash"], script, env=env)
+    assert result.stderr == b"rc=0\n"
+    ascii_only = {name: v for name, v in TRICKY.items() if v.isascii()}
+    assert {name: dumped.get(name) for name in ascii_only} == ascii_only
+    assert b"UTF8" not in dumped
 
 
 _NAMES = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,12}\Z").filter(

@@ -265,3 +265,41 @@ def test_failed_install_rolls_back(pyz_build: Path, prefix: Path) -> None:
     (prefix / "share/zsh").unlink()
     check(install(pyz_build, "--prefix", str(prefix)), 0, b"", b"")
     assert tree(prefix) == expected_files()
+
+
+# Stands in for install(1): the Nth call misbehaves as MODE says, the others
+# run the real one.
+FAKE_INSTALL = """#!/bin/sh
+count=$(cat "$FAKE_DIR/count" 2>/dev/null || echo 0)
+count=$((count + 1))
+echo "$count" > "$FAKE_DIR/count"
+if [ "$count" -eq "$FAKE_AT" ]; then
+    for target; do :; done
+    case $FAKE_MODE in
+    partial) printf 'half' > "$target"; exit 1 ;;
+    interrupt) kill -INT "$PPID"; exit 1 ;;
+    esac
+fi
+exec /usr/bin/install "$@"
+"""
+
+
+@pytest.mark.parametrize("mode", ["partial", "interrupt"])
+def test_broken_step_rolled_back(
+    mode: str, pyz_build: Path, prefix: Path, tmp_path: Path
+) -> None:
+    """A file left half-written, or Ctrl-C midway: nothing stays, a retry works."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "install").write_text(FAKE_INSTALL)
+    (fake / "install").chmod(0o755)
+    env = base_env(FAKE_DIR=str(fake), FAKE_AT="3", FAKE_MODE=mode)
+    env["PATH"] = f"{fake}:{env['PATH']}"
+    argv = ["/bin/sh", str(pyz_build / "install.sh"), "--prefix", str(prefix)]
+
+    result = run(argv, env=env)
+
+    assert result.returncode == (130 if mode == "interrupt" else 1)
+    assert list(prefix.iterdir()) == []
+    check(install(pyz_build, "--prefix", str(prefix)), 0, b"", b"")
+    assert tree(prefix) == expected_files()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import threading
@@ -197,3 +198,57 @@ def test_directory_in_place_of_sidecar(suffix: str, snapshot_dir: Path) -> None:
     assert read_dir(snapshot_dir)[b"A"] == b"1\n"
     leftovers = [n for n in os.listdir(snapshot_dir.parent) if ".tmp." in n]
     assert leftovers == []
+
+
+def test_failed_swap_leaves_all_three_old(snapshot_dir: Path) -> None:
+    """DIR a mount point: the swap fails first, DIR.json and DIR.sh stay old."""
+    argv = [command("save-container-env"), "--group", "root"]
+    check(run(argv, env=with_location({b"A": b"1"}, snapshot_dir)), 0, b"", b"")
+    before = {s: sidecar(snapshot_dir, s).read_bytes() for s in (".json", ".sh")}
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "mode=0755", "envtools-test", snapshot_dir],
+        check=True,
+    )
+    try:
+        result = run(argv, env=with_location({b"A": b"2"}, snapshot_dir))
+    finally:
+        subprocess.run(["umount", snapshot_dir], check=True)
+
+    reason = "Device or resource busy"
+    message = (
+        f"save-container-env: cannot rename into place '{snapshot_dir}': {reason}\n"
+    )
+    check(result, 1, b"", message.encode())
+    after = {s: sidecar(snapshot_dir, s).read_bytes() for s in (".json", ".sh")}
+    assert after == before
+    assert read_dir(snapshot_dir)[b"A"] == b"1\n"
+    assert [n for n in os.listdir(snapshot_dir.parent) if ".tmp." in n] == []
+
+
+def test_undeletable_old_file_warns(snapshot_dir: Path) -> None:
+    """An immutable old file cannot go: a warning, and later saves still work."""
+    snapshot_dir.mkdir()
+    central = snapshot_dir / "F"
+    central.write_bytes(b"v\n")
+    if subprocess.run(["chattr", "+i", central], capture_output=True).returncode:
+        pytest.skip("this file system has no immutable flag")
+    argv = [command("save-container-env"), "--group", "root"]
+    try:
+        first = run(argv, env=with_location({b"A": b"1"}, snapshot_dir))
+        second = run(argv, env=with_location({b"A": b"2"}, snapshot_dir))
+    finally:
+        for path in snapshot_dir.parent.rglob("F"):
+            subprocess.run(["chattr", "-i", path], check=True)
+
+    old = re.escape(f"'{snapshot_dir.parent}/.{snapshot_dir.name}.tmp.")
+    warning = rb"save-container-env: warning: cannot remove (old )?" + old.encode()
+    for result in (first, second):
+        assert result.returncode == 0, result.stderr
+        assert re.match(
+            warning + rb"[0-9a-f]+': Operation not permitted\n\Z", result.stderr
+        )
+    assert read_dir(snapshot_dir) == {
+        b"A": b"2\n",
+        b"ENVTOOLS_SNAPSHOT_DIR": os.fsencode(snapshot_dir) + b"\n",
+        b"F": b"v\n",
+    }

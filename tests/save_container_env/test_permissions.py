@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from support.accounts import temp_user
 from support.proc import check
 from support.proc import command
 from support.proc import run
@@ -237,3 +238,30 @@ def test_untrusted_central_file_refused(
     assert left == [".container_environment.lock", "container_environment"]
     assert os.listdir(snapshot_dir) == ["LD_PRELOAD"]
     assert os.stat(planted).st_uid == owner
+
+
+def test_default_acl_of_parent_not_inherited(
+    open_dir: Path, group: grp.struct_group
+) -> None:
+    """A default ACL naming an outsider would survive the modes: it is removed."""
+    parent = open_dir / "etc"
+    parent.mkdir(mode=0o755)
+    snapshot = parent / "snap"
+    with temp_user() as outsider:
+        acl = f"u:{outsider.pw_name}:rwx"
+        check(run(["setfacl", "-d", "-m", acl, str(parent)]), 0, b"", b"")
+        argv = [command("save-container-env"), "--dir", str(snapshot)]
+        argv += ["--group", group.gr_name]
+        check(run(argv, env={"SECRET": "s"}), 0, b"", b"")
+        check(run(argv, env={"SECRET": "t"}), 0, b"", b"")
+
+        artifacts = [snapshot, snapshot / "SECRET", sidecar(snapshot, ".sh")]
+        artifacts.append(sidecar(snapshot, ".json"))
+        for path in artifacts:
+            assert os.listxattr(path) == [], path
+        as_outsider = ["setpriv", f"--reuid={outsider.pw_uid}"]
+        as_outsider += [f"--regid={outsider.pw_gid}", "--clear-groups", "cat"]
+        for path in artifacts[1:]:
+            result = run([*as_outsider, str(path)])
+            assert result.returncode == 1
+            assert b"Permission denied" in result.stderr

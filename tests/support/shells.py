@@ -59,3 +59,19 @@ def yash_can_hold(value: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+# Multibyte encodings other than UTF-8 that glibc can build a locale for.
+LEGACY_LOCALES = ["zh_CN.GB18030", "ja_JP.EUC-JP", "zh_TW.BIG5"]
+
+
+def build_locales(directory: Path) -> str:
+    """Compile LEGACY_LOCALES into *directory*; return it, for LOCPATH."""
+    for name in LEGACY_LOCALES:
+        source, charmap = name.split(".")
+        argv = ["localedef", "-i", source, "-f", charmap, str(directory / name)]
+        # localedef warns about characters some charmaps lack, with status 1;
+        # the locale is written all the same.
+        subprocess.run(argv, capture_output=True, timeout=120, check=False)
+        assert (directory / name / "LC_CTYPE").exists(), f"{name} was not built"
+    return str(directory)
