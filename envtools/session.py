@@ -34,8 +34,12 @@ if TYPE_CHECKING:
 
 PROG = "setuser"
 
-# Signals the parent passes on to the command; any other signal acts on
-# the parent alone.
+# Signals the parent passes on to the command: the usual ones for a
+# supervisor, then every other signal whose default action would end the
+# parent and leave the session open.  Left out: SIGKILL and SIGSTOP, which
+# cannot be caught; the stop signals; the ones a fault raises (SIGSEGV,
+# SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT), which only a bug in
+# this process would bring; SIGPIPE and SIGXFSZ, which Python ignores.
 FORWARDED = (
     signal.SIGTERM,
     signal.SIGINT,
@@ -45,6 +49,14 @@ FORWARDED = (
     signal.SIGUSR2,
     signal.SIGWINCH,
     signal.SIGCONT,
+    signal.SIGALRM,
+    signal.SIGVTALRM,
+    signal.SIGPROF,
+    signal.SIGPWR,
+    signal.SIGSTKFLT,
+    signal.SIGIO,
+    signal.SIGXCPU,
+    *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
 )
 
 # The terminal sends these to its whole foreground process group, which
@@ -60,6 +72,9 @@ _SI_KERNEL = 0x80
 # in order; with no file in either it silently uses the 'other' service.
 SERVICE_DIRS = ("/etc/pam.d", "/usr/lib/pam.d")
 
+# What libpam reads for a service that has no file of its own.
+OTHER_SERVICE = "other"
+
 SHELLS_FILE = "/etc/shells"
 FALLBACK_SHELL = "/bin/sh"
 
@@ -70,6 +85,7 @@ def run(
     env: dict[bytes, bytes],
     *,
     service: str = "setuser",
+    fallback: bool = False,
     allow_missing_home: bool = False,
     no_new_privs: bool = False,
 ) -> int:
@@ -93,6 +109,8 @@ def run(
     :param env: the command's environment; PAM's variables and SHELL are
         added, PAM's values winning.
     :param service: the PAM service name.
+    :param fallback: when *service* has no file, warn and let libpam use
+        its 'other' service, as it does unasked, instead of failing.
     :param allow_missing_home: start in ``/`` when the home is missing.
     :param no_new_privs: set no_new_privs in the child before the switch.
     :returns: the command's exit status.
@@ -101,7 +119,7 @@ def run(
     """
     if os.geteuid() != 0:
         raise EnvtoolsError("--login needs root", errors.EXIT_WRAPPER_FAILED)
-    path = service_file(service)
+    path = service_file(service, fallback)
     bindings = _load_pam()
 
     # From the moment the session opens until it is closed, a forwarded
@@ -126,12 +144,13 @@ def run(
     return _exit_status(status)
 
 
-def service_file(service: str) -> str:
+def service_file(service: str, fallback: bool = False) -> str:
     """The file libpam will read for *service*, checked before pam_start.
 
     libpam falls back to the 'other' service without a word when the file
     is missing, and keeps only the last path component of the name, so
-    both are refused here instead.
+    both are refused here instead; with *fallback*, a missing file is a
+    warning and the 'other' service's file is returned.
 
     :raises EnvtoolsError: an invalid name, or no file (status 125).
     """
@@ -141,16 +160,28 @@ def service_file(service: str) -> str:
 
     # libpam folds the name to lower case, ASCII only, as bytes.lower does.
     folded = os.fsdecode(os.fsencode(service).lower())
-    for directory in SERVICE_DIRS:
-        path = os.path.join(directory, folded)
-        if os.path.isfile(path):
-            return path
+    path = _find_service(folded)
+    if path is not None:
+        return path
 
     missing = quote(os.path.join(SERVICE_DIRS[0], folded))
+    other = _find_service(OTHER_SERVICE)
+    if fallback and other is not None:
+        errors.warn(PROG, f"pam: service file {missing} not found: using 'other'")
+        return other
     raise EnvtoolsError(
         f"pam: service file {missing} not found: install the sample, see setuser(8)",
         errors.EXIT_WRAPPER_FAILED,
     )
+
+
+def _find_service(name: str) -> str | None:
+    """The first file for service *name* in :data:`SERVICE_DIRS`, if any."""
+    for directory in SERVICE_DIRS:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    return None
 
 
 def login_environ(
@@ -404,7 +435,7 @@ def _supervise(
         # Blocked since before the fork, so no handler adds to it now.
         for number in _DEFERRED:
             os.kill(pid, number)
-            errors.debug(PROG, f"forwarded {signal.Signals(number).name}")
+            errors.debug(PROG, f"forwarded {signal_name(number)}")
         return _wait(pid, watched)
     finally:
         # Handlers, not SIG_IGN, and the mask as it was: the programs that
@@ -415,6 +446,13 @@ def _supervise(
             signal.signal(number, _ignore)
         signal.signal(signal.SIGCHLD, inherited)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def signal_name(number: int) -> str:
+    """``SIGTERM`` for 15; ``SIGRTMIN+3`` for a real-time signal."""
+    if signal.SIGRTMIN < number < signal.SIGRTMAX:
+        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+    return signal.Signals(number).name
 
 
 def _ignore(number: int, frame: object) -> None:
@@ -444,12 +482,12 @@ def _wait(pid: int, watched: set[signal.Signals]) -> int:
             if done:
                 return status
         elif number in TERMINAL_SIGNALS and info.si_code == _SI_KERNEL:
-            errors.debug(PROG, f"left {signal.Signals(number).name} to the terminal")
+            errors.debug(PROG, f"left {signal_name(number)} to the terminal")
         else:
             # Safe until waitpid reaps it: before that the pid stays the
             # child's, even as a zombie, and cannot name another process.
             os.kill(pid, number)
-            errors.debug(PROG, f"forwarded {signal.Signals(number).name}")
+            errors.debug(PROG, f"forwarded {signal_name(number)}")
 
 
 def _child(
@@ -480,7 +518,8 @@ def _child(
         if set_no_new_privs is not None:
             set_no_new_privs()
         creds.switch(target)
-        _enter_home(target.home, allow_missing_home)
+        # The caller's PWD names the directory the command no longer is in.
+        env[b"PWD"] = os.fsencode(_enter_home(target.home, allow_missing_home))
         execute.exec_command(argv, env)
     except EnvtoolsError as error:
         status = errors.fail(PROG, error, errors.EXIT_WRAPPER_FAILED)
@@ -490,21 +529,24 @@ def _child(
         os._exit(status)
 
 
-def _enter_home(home: str, allow_missing: bool) -> None:
+def _enter_home(home: str, allow_missing: bool) -> str:
     """chdir(2) to *home* as the target user, or to ``/`` when allowed.
 
     After the switch, as login(1) does: a home the user cannot enter is an
     error, not a directory root opened for it.
 
+    :returns: the directory entered.
     :raises EnvtoolsError: chdir failed (status 125).
     """
     try:
         os.chdir(home)
+        return home
     except FileNotFoundError:
         if not allow_missing:
             message = f"home {quote(home)} does not exist: try --allow-missing-home"
             raise EnvtoolsError(message, errors.EXIT_WRAPPER_FAILED) from None
         os.chdir("/")
+        return "/"
     except OSError as error:
         message = f"unable to enter home directory {quote(home)}: {error.strerror}"
         raise EnvtoolsError(message, errors.EXIT_WRAPPER_FAILED) from None

@@ -47,7 +47,7 @@ def run(
     *,
     no_new_privs: bool = False,
     login: bool = False,
-    pam_service: str = DEFAULT_PAM_SERVICE,
+    pam_service: str | None = None,
     allow_missing_home: bool = False,
     setsid: bool = False,
 ) -> int:
@@ -62,7 +62,9 @@ def run(
     :param argv: the command and its arguments.
     :param no_new_privs: set the no_new_privs flag before the switch.
     :param login: run in a PAM session instead (``--login``).
-    :param pam_service: the PAM service for *login*.
+    :param pam_service: the PAM service for *login*; ``None`` for
+        :data:`DEFAULT_PAM_SERVICE`, with libpam's 'other' service as the
+        fallback when it has no file.
     :param allow_missing_home: with *login*, start in ``/`` without a home.
     :param setsid: give up the controlling terminal before the switch
         (``--setsid``), see :func:`envtools.creds.drop_terminal`.
@@ -108,7 +110,7 @@ def _login(
     target: creds.Target,
     argv: list[str],
     env: dict[bytes, bytes],
-    service: str,
+    service: str | None,
     allow_missing_home: bool,
     no_new_privs: bool,
 ) -> int:
@@ -119,7 +121,8 @@ def _login(
         target,
         argv,
         env,
-        service=service,
+        service=DEFAULT_PAM_SERVICE if service is None else service,
+        fallback=service is None,
         allow_missing_home=allow_missing_home,
         no_new_privs=no_new_privs,
     )
@@ -202,7 +205,7 @@ def _click_command() -> click.Command:
             list(command),
             no_new_privs=no_new_privs,
             login=login,
-            pam_service=DEFAULT_PAM_SERVICE if pam_service is None else pam_service,
+            pam_service=pam_service,
             allow_missing_home=allow_missing_home,
             setsid=setsid,
         )

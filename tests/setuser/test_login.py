@@ -57,6 +57,20 @@ SLEEPER = "import os, signal; print(os.getpid(), flush=True); signal.pause()"
 # The forwarded signals but SIGTERM, which the tests send last.
 FORWARDED = ["SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT"]
 
+# Signals that end a process by default and are no supervisor's usual
+# ones: setuser forwards them too, or one would end it with the session open.
+FATAL_OTHERS = [
+    "SIGALRM",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGPWR",
+    "SIGSTKFLT",
+    "SIGIO",
+    "SIGXCPU",
+    "SIGRTMIN",
+    "SIGRTMAX",
+]
+
 
 @pytest.fixture
 def home() -> Iterator[Path]:
@@ -120,6 +134,7 @@ def test_command_runs_in_the_session(service, user, home):
     assert report.groups() == {user.pw_gid}
     expected = expected_environ(env, str(home), user.pw_name)
     expected[b"SHELL"] = b"/bin/bash"
+    expected[b"PWD"] = os.fsencode(home)
     expected[pam.CONF_VARIABLE.encode()] = pam.CONF_VALUE.encode()
     expected[pam.FILE_VARIABLE.encode()] = pam.FILE_VALUE.encode()
     assert report.environ == expected
@@ -215,13 +230,13 @@ def test_sigterm_to_setuser_ends_the_command(service, user):
 
 def test_signals_are_forwarded(service, user):
     """Every forwarded signal reaches the command, which decides its fate."""
-    script = CATCHER.format(names=FORWARDED + ["SIGTERM"])
+    script = CATCHER.format(names=FORWARDED + FATAL_OTHERS + ["SIGTERM"])
     process = spawn(login(service, user.pw_name, "/usr/bin/python3", "-c", script))
     child = None
     try:
         deadline = time.monotonic() + 30
         child = int(pam.read_line(process.stdout, deadline))
-        for name in FORWARDED:
+        for name in FORWARDED + FATAL_OTHERS:
             process.send_signal(getattr(signal, name))
             assert pam.read_line(process.stdout, deadline) == f"{name}\n".encode()
 
@@ -309,7 +324,7 @@ def test_account_refused(tmp_path, user):
 
 
 def test_missing_service_file(user):
-    """A service with no file is 125, before libpam can fall back."""
+    """A named service with no file is 125, before libpam can fall back."""
     name = pam.unique_name()
     argv = [command("setuser"), "--login", "--pam-service", name, user.pw_name, "true"]
 
@@ -320,6 +335,40 @@ def test_missing_service_file(user):
         " install the sample, see setuser(8)\n"
     )
     check(result, 125, stdout=b"", stderr=message.encode())
+
+
+@pytest.mark.skipif(
+    os.path.exists("/etc/pam.d/setuser") or not os.path.exists("/etc/pam.d/other"),
+    reason="needs /etc/pam.d/other and no /etc/pam.d/setuser",
+)
+def test_default_service_falls_back_to_other(user, home):
+    """With no setuser service file, --login warns once and uses 'other'."""
+    script = 'id -u; echo "$PWD"'
+    argv = [command("setuser"), "--login", user.pw_name, "/bin/sh", "-c", script]
+
+    result = run(argv, env=base_env())
+
+    message = (
+        b"setuser: warning: pam: service file '/etc/pam.d/setuser' not found:"
+        b" using 'other'\n"
+    )
+    check(result, 0, stdout=f"{user.pw_uid}\n{home}\n".encode(), stderr=message)
+
+
+def test_pwd_is_the_start_directory(service, home, user, tmp_path):
+    """PWD names the directory the command starts in, not the caller's."""
+    env = base_env(PWD=str(tmp_path))
+    argv = login(service, user.pw_name, "/usr/bin/env")
+    missing = [*argv[:1], "--allow-missing-home", *argv[1:]]
+
+    in_home = run(argv, env=env, cwd=tmp_path)
+    home.rmdir()
+    in_root = run(missing, env=env, cwd=tmp_path)
+
+    check(in_home, 0, stderr=b"")
+    check(in_root, 0, stderr=b"")
+    assert f"PWD={home}\n".encode() in in_home.stdout.splitlines(keepends=True)
+    assert b"PWD=/\n" in in_root.stdout.splitlines(keepends=True)
 
 
 @pytest.mark.parametrize("name", ["../common-auth", "..", "pam.d/other"])
@@ -426,3 +475,19 @@ def test_plain_setuser_does_not_import_pam():
     modules = [line.rsplit(b"|", 1)[-1].strip() for line in result.stderr.splitlines()]
     assert b"envtools.commands.setuser" in modules
     assert not {b"pam", b"envtools.session", b"ctypes"} & set(modules)
+
+
+@pytest.mark.parametrize(
+    "number, name",
+    [
+        (signal.SIGTERM, "SIGTERM"),
+        (signal.SIGRTMIN, "SIGRTMIN"),
+        (signal.SIGRTMIN + 3, "SIGRTMIN+3"),
+        (signal.SIGRTMAX, "SIGRTMAX"),
+    ],
+)
+def test_signal_names(number, name):
+    """Debug lines name real-time signals by their offset from SIGRTMIN."""
+    from envtools import session
+
+    assert session.signal_name(number) == name
