@@ -5,7 +5,10 @@ shell file ``DIR.sh`` and the JSON file ``DIR.json``.  Everything the writer
 creates in the parent directory is named ``.BASE.tmp.*`` (``BASE`` being
 the last component of ``DIR``) until it is renamed into place, so a writer
 killed at any point leaves only such names behind, and the next writer
-removes them while it holds the lock.  Files whose value did not change
+removes them while it holds the lock.  The one exception is ``.BASE.next``,
+a complete envdir waiting to replace a DIR that overlayfs will not rename
+(see :func:`_replace_unmovable`): the next writer puts it in place.  Files
+whose value did not change
 are carried into the new envdir as hard links (see :class:`_Reuse`).
 
 No fsync: the renames protect readers and killed writers, and the snapshot
@@ -179,6 +182,7 @@ def _transaction(
     :param fds: the parent directory, then the profile directory if any.
     """
     parent_fd = fds[0]
+    _finish_replace(parent_fd, base)
     _remove_leftovers(parent_fd, base, os.path.dirname(request.directory))
     old_fd = _open_old(parent_fd, base, request.directory)
     try:
@@ -463,8 +467,16 @@ def _put_in_place(
     done: list[tuple[str, str, bool]] = []
     try:
         for temp, suffix in moves:
-            exchanged = _swap(renameat2, parent_fd, temp, base + suffix, path + suffix)
-            done.append((temp, base + suffix, exchanged))
+            final = base + suffix
+            exchanged, code = _rename(renameat2, parent_fd, temp, final)
+            if code == errno.EXDEV and not suffix:
+                # Not undone by a later failure: the old envdir is gone.
+                _replace_unmovable(parent_fd, temp, base)
+                continue
+            if code:
+                message = f"cannot rename into place {quote(path + suffix)}"
+                raise EnvtoolsError(f"{message}: {os.strerror(code)}")
+            done.append((temp, final, exchanged))
     except EnvtoolsError:
         for temp, final, exchanged in reversed(done):
             flag = _RENAME_EXCHANGE if exchanged else _RENAME_NOREPLACE
@@ -716,28 +728,62 @@ def _renameat2() -> Callable[..., int]:
     return renameat2
 
 
-def _swap(
-    renameat2: Callable[..., int], parent_fd: int, temp: str, final: str, shown: str
-) -> bool:
+def _rename(
+    renameat2: Callable[..., int], parent_fd: int, temp: str, final: str
+) -> tuple[bool, int]:
     """Put *temp* at *final* in one step, with *renameat2*.
 
     RENAME_EXCHANGE when *final* exists (the old version ends up at *temp*),
     else RENAME_NOREPLACE (nothing ends up at *temp*).
 
-    :param shown: the path of *final*, for the message.
-    :returns: whether it was an exchange.
+    :returns: whether it was an exchange, and 0 or the errno of a failure.
     """
     import ctypes
 
     old, new = os.fsencode(temp), os.fsencode(final)
     if renameat2(parent_fd, old, parent_fd, new, _RENAME_EXCHANGE) == 0:
-        return True
+        return True, 0
     code = ctypes.get_errno()
     if code == errno.ENOENT:
         if renameat2(parent_fd, old, parent_fd, new, _RENAME_NOREPLACE) == 0:
-            return False
+            return False, 0
         code = ctypes.get_errno()
-    raise EnvtoolsError(f"cannot rename into place {quote(shown)}: {os.strerror(code)}")
+    return False, code
+
+
+def _replace_unmovable(parent_fd: int, temp: str, base: str) -> None:
+    """Put the envdir *temp* in place of one that cannot be renamed.
+
+    overlayfs, Docker's usual storage driver, refuses with EXDEV to rename
+    a directory that comes from a lower layer, as DIR does when the image
+    made it at build time.  Such a directory can be deleted, and the new
+    one, made in the upper layer, renamed in its place; every later swap
+    is atomic again.  Between the two, readers find no DIR.  *temp* is
+    first renamed to ``.BASE.next``, so that a writer killed in between
+    leaves a complete envdir that the next writer puts in place
+    (:func:`_finish_replace`).
+    """
+    errors.debug(PROG, f"{quote(base)} cannot be renamed: deleting it first")
+    os.rename(temp, _next_name(base), src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+    _finish_replace(parent_fd, base)
+
+
+def _next_name(base: str) -> str:
+    return f".{base}.next"
+
+
+def _finish_replace(parent_fd: int, base: str) -> None:
+    """Delete DIR and rename ``.BASE.next`` to DIR (no-op without one).
+
+    Only called under the lock.  ``.BASE.next`` exists only once it is
+    complete, so it is always the envdir to put in place.
+    """
+    try:
+        os.stat(_next_name(base), dir_fd=parent_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    _remove_tree(parent_fd, base)
+    os.rename(_next_name(base), base, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
 
 
 def _install_profile(dir_fd: int, profile_dir: str, path: str) -> None:
