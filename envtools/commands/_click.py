@@ -36,6 +36,13 @@ def run(
         sys.stdout = open(1, "w", closefd=False)
     try:
         status = command.main(args, prog_name=prog, standalone_mode=False)
+    except SystemExit:
+        # click turns a broken pipe into exit 1 without a word, even with
+        # standalone_mode off, and leaves this wrapper on stdout to say so.
+        if not isinstance(sys.stdout, click.utils.PacifyFlushWrapper):
+            raise
+        broken = errors.EnvtoolsError("cannot write output: Broken pipe")
+        sys.exit(errors.fail(prog, broken, failure_status))
     except click.UsageError as error:
         message = _one_line(error.format_message())
         sys.exit(errors.fail(prog, errors.UsageError(message), usage_status))
@@ -50,9 +57,31 @@ def run(
     sys.exit(status if isinstance(status, int) else 0)
 
 
+def nonempty(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A click callback that refuses an empty path.
+
+    ``--dir "$UNSET"`` would otherwise mean the default location, and the
+    writer would replace the real snapshot.
+    """
+    if value == "":
+        raise click.BadParameter("must not be empty")
+    return value
+
+
 def _one_line(message: str) -> str:
-    """Make click's sentence fit the ``prog: lowercase message`` form."""
+    """Make click's sentences fit the ``prog: lowercase message`` form.
+
+    "No such option 'x'. Did you mean 'y'?" becomes one clause list:
+    "no such option 'x'; did you mean 'y'?".
+    """
     message = " ".join(message.split()).rstrip(".")
-    if message[:1].isupper() and message[1:2].islower():
-        message = message[0].lower() + message[1:]
-    return message
+    return "; ".join(_lower_first(part) for part in message.split(". "))
+
+
+def _lower_first(sentence: str) -> str:
+    """*sentence* with a capitalized first word in lower case."""
+    if sentence[:1].isupper() and sentence[1:2].islower():
+        return sentence[0].lower() + sentence[1:]
+    return sentence

@@ -141,6 +141,7 @@ def _click_command() -> click.Command:
     import click
 
     from envtools import __version__
+    from envtools.commands import _click
 
     @click.command(name=PROG)
     @click.option(
@@ -159,6 +160,7 @@ def _click_command() -> click.Command:
         "--dir",
         "directory",
         metavar="DIR",
+        callback=_click.nonempty,
         help=f"Read the snapshot in DIR (default: ${snapshot.DIR_VARIABLE}, "
         f"else {snapshot.DEFAULT_DIR}).",
     )

@@ -63,6 +63,7 @@ def _click_command() -> click.Command:
     import click
 
     from envtools import __version__
+    from envtools.commands import _click
     from envtools.snapshot.writer import Request
 
     @click.command(name=PROG)
@@ -70,6 +71,7 @@ def _click_command() -> click.Command:
         "--dir",
         "directory",
         metavar="DIR",
+        callback=_click.nonempty,
         help=f"Write the snapshot to DIR, DIR.sh and DIR.json (default: "
         f"${snapshot.DIR_VARIABLE}, else {snapshot.DEFAULT_DIR}).",
     )
@@ -105,6 +107,7 @@ def _click_command() -> click.Command:
     @click.option(
         "--profile-dir",
         metavar="PDIR",
+        callback=_click.nonempty,
         default="/etc/profile.d",
         show_default=True,
         help="Where --profile installs its snippet.",

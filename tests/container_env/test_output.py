@@ -105,6 +105,7 @@ def test_json_format(snap: Path) -> None:
         (["--get", "A", "B"], "--get cannot be combined with NAME"),
         (["--get", "A", "--format", "sh"], "--get cannot be combined with --format"),
         (["--zzz"], "no such option '--zzz'"),
+        (["--dir", ""], "invalid value for '--dir': must not be empty"),
     ],
 )
 def test_usage_errors(snap: Path, args: list[str], message: str) -> None:

@@ -121,6 +121,23 @@ def test_click_output_to_full_disk(name: str, option: str) -> None:
 
 @pytest.mark.parametrize("option", ["--help", "--version"])
 @pytest.mark.parametrize("name", COMMANDS)
+def test_click_output_to_broken_pipe(name: str, option: str) -> None:
+    """A reader gone before --help is printed is one line, not a silent 1."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [command(name), option], stdout=write_end, stderr=subprocess.PIPE, timeout=30
+        )
+    finally:
+        os.close(write_end)
+    status = 125 if name in ("setuser", "with-container-env") else 1
+    assert result.returncode == status
+    assert result.stderr == f"{name}: cannot write output: Broken pipe\n".encode()
+
+
+@pytest.mark.parametrize("option", ["--help", "--version"])
+@pytest.mark.parametrize("name", COMMANDS)
 def test_click_output_with_stdout_closed(name: str, option: str) -> None:
     """Nothing to print --help on is a failure, not a silent exit 0."""
     result = run(closing(">&-", [command(name), option]), env={"PATH": PATH})

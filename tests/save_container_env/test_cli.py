@@ -27,6 +27,8 @@ HINT = b"Try 'save-container-env --help'.\n"
         (["extra"], b"got unexpected extra argument (extra)"),
         (["--dir"], b"option '--dir' requires an argument"),
         (["--exclude"], b"option '--exclude' requires an argument"),
+        (["--dir", ""], b"invalid value for '--dir': must not be empty"),
+        (["--profile-dir", ""], b"invalid value for '--profile-dir': must not be empty"),
     ],
 )
 def test_usage_errors(args: list[str], message: bytes, snapshot_dir: Path) -> None:

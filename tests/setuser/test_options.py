@@ -98,7 +98,7 @@ def test_verbose_with_no_new_privs():
         (("--", "nobody"), b"setuser: missing argument 'COMMAND [ARG]...'\n"),
         (
             ("--bogus", "nobody", "true"),
-            b"setuser: no such option '--bogus'. Did you mean '--verbose'?\n",
+            b"setuser: no such option '--bogus'; did you mean '--verbose'?\n",
         ),
         (("-1", "true"), b"setuser: no such option '-1'\n"),
         (

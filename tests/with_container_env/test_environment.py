@@ -264,6 +264,7 @@ def test_user_unknown(snap: Path) -> None:
         ([], "missing argument 'COMMAND [ARG]...'"),
         (["--clear"], "missing argument 'COMMAND [ARG]...'"),
         (["--keep"], "option '--keep' requires an argument"),
+        (["--dir", "", "true"], "invalid value for '--dir': must not be empty"),
     ],
 )
 def test_usage_errors(snap: Path, args: list[str], message: str) -> None:
