@@ -40,21 +40,21 @@ from envtools.snapshot import IDENTITY_NAMES
 # installed (see the man page, BUGS).
 SPECIAL_NAMES = frozenset(
     b"""
-    ARGC BASHOPTS BASHPID BASH_ALIASES BASH_ARGC BASH_ARGV BASH_CMDS BASH_COMMAND
+    ARGC ARGV0 BASHOPTS BASHPID BASH_ALIASES BASH_ARGC BASH_ARGV BASH_CMDS BASH_COMMAND
     BASH_COMPAT BASH_LINENO BASH_SOURCE BASH_SUBSHELL BASH_VERSINFO BASH_XTRACEFD
-    COLUMNS DIRSTACK EGID EPOCHREALTIME EPOCHSECONDS ERRNO EUID FUNCNAME FUNCNEST
-    GID GROUPS HISTCHARS HISTCMD HISTSIZE JOBMAX KEYBOARD_HACK KEYTIMEOUT KSHEGID
-    KSHGID KSHUID KSH_VERSION LINENO LINES LISTMAX MAILCHECK OPTIND PGRP PIPESTATUS
-    PPID RANDOM SAVEHIST SECONDS SHELLOPTS SHLVL SRANDOM TMOUT TRY_BLOCK_ERROR
-    TRY_BLOCK_INTERRUPT TTYIDLE UID USERNAME USER_ID WATCH ZLE_RPROMPT_INDENT
-    ZSH_EVAL_CONTEXT ZSH_SUBSHELL _ aliases argv builtins cdpath commands dirstack
-    dis_aliases dis_builtins dis_functions dis_functions_source dis_galiases
-    dis_patchars dis_reswords dis_saliases fignore fpath funcfiletrace
-    funcsourcetrace funcstack functions functions_source functrace galiases
-    histchars history historywords jobdirs jobstates jobtexts keymaps mailpath
-    manpath module_path modules nameddirs options parameters patchars path
-    pipestatus psvar reswords saliases signals status termcap terminfo userdirs
-    usergroups watch widgets zsh_eval_context zsh_scheduled_events
+    COLUMNS DIRSTACK EGID EPOCHREALTIME EPOCHSECONDS ERRNO EUID FUNCNAME FUNCNEST GID
+    GROUPS HISTCHARS HISTCMD HISTSIZE JOBMAX KEYBOARD_HACK KEYTIMEOUT KSHEGID KSHGID
+    KSHUID KSH_VERSION LINENO LINES LISTMAX MAILCHECK OPTIND PGRP PIPESTATUS
+    POSH_VERSION PPID RANDOM SAVEHIST SECONDS SHELLOPTS SHLVL SRANDOM TMOUT
+    TRY_BLOCK_ERROR TRY_BLOCK_INTERRUPT TTYIDLE UID USERNAME USER_ID WATCH
+    ZLE_RPROMPT_INDENT ZSH_EVAL_CONTEXT ZSH_SUBSHELL _ aliases argv builtins cdpath
+    commands dirstack dis_aliases dis_builtins dis_functions dis_functions_source
+    dis_galiases dis_patchars dis_reswords dis_saliases fignore fpath funcfiletrace
+    funcsourcetrace funcstack functions functions_source functrace galiases histchars
+    history historywords jobdirs jobstates jobtexts keymaps mailpath manpath module_path
+    modules nameddirs options parameters patchars path pipestatus psvar reswords
+    saliases signals status termcap terminfo userdirs usergroups watch widgets
+    zsh_eval_context zsh_scheduled_events
     """.split()
 )
 
