@@ -156,18 +156,23 @@ def save(request: Request, environ: Mapping[bytes, bytes]) -> None:
 
 
 def _check_profile_dir(parent_fd: int, profile_fd: int, request: Request) -> None:
-    """Refuse a profile directory that is the snapshot's parent.
+    """Refuse a profile directory that is the snapshot's parent, or inside DIR.
 
-    The snippet ``PDIR/BASE.sh`` would replace ``DIR.sh`` with a file that
-    sources itself: every shell reading it would recurse until it crashed.
+    In the parent, the snippet ``PDIR/BASE.sh`` would replace ``DIR.sh``
+    with a file that sources itself: every shell reading it would recurse
+    until it crashed.  Inside DIR, it would be deleted with the old DIR.
     """
+    shown = quote(str(request.profile_dir))
     parent, profile = os.fstat(parent_fd), os.fstat(profile_fd)
     if (parent.st_dev, parent.st_ino) == (profile.st_dev, profile.st_ino):
-        shown = quote(str(request.profile_dir))
-        raise EnvtoolsError(
-            f"profile directory {shown} holds the snapshot: the snippet would "
-            f"replace {quote(request.directory + '.sh')}"
-        )
+        replaced = quote(request.directory + ".sh")
+        message = f"profile directory {shown} holds the snapshot"
+        raise EnvtoolsError(f"{message}: the snippet would replace {replaced}")
+
+    real = os.path.realpath(str(request.profile_dir))
+    inside = os.path.realpath(request.directory)
+    if real == inside or real.startswith(inside + "/"):
+        raise EnvtoolsError(f"profile directory {shown} is inside the snapshot")
 
 
 def _transaction(

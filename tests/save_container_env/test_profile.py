@@ -101,3 +101,23 @@ def test_profile_dir_holding_snapshot_refused(
     )
     check(result, 1, b"", message.encode())
     assert os.listdir(open_dir) == []
+
+
+@pytest.mark.parametrize("where", ["snap", "snap/sub"])
+def test_profile_dir_inside_snapshot_refused(
+    open_dir: Path, group: grp.struct_group, where: str
+) -> None:
+    """A PDIR in DIR would go with the old DIR: exit 1, snapshot unchanged."""
+    snapshot = open_dir / "snap"
+    profile_dir = open_dir / where
+    profile_dir.mkdir(parents=True)
+    argv = [
+        command("save-container-env"), "--dir", str(snapshot), "--group",
+        group.gr_name, "--profile", "--profile-dir", str(profile_dir),
+    ]  # fmt: skip
+
+    result = run(argv, env=ENV)
+
+    message = f"save-container-env: profile directory '{profile_dir}' is inside"
+    check(result, 1, b"", f"{message} the snapshot\n".encode())
+    assert sorted(os.listdir(open_dir)) == ["snap"]
