@@ -1,7 +1,10 @@
 """Completion through real bash, fish and the zsh protocol, from the build.
 
 Each test puts links to the built archive first on PATH, loads the
-completion file that install.sh would install, and asks the shell.
+completion file that install.sh would install, and asks the shell.  Most
+bash tests call the completion function with COMP_* filled in by hand; the
+pty tests type at an interactive bash instead, so that ``complete -F``
+and readline's own splitting of words at ':' are in the path.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from support.accounts import temp_user
 from support.proc import base_env
 from support.proc import check
 from support.proc import run
+from support.terminal import Terminal
 
 COMMANDS = ["setuser", "save-container-env", "container-env", "with-container-env"]
 
@@ -31,6 +35,16 @@ COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
 "$3" "${COMP_WORDS[0]}"
 printf '%s\\n' "${COMPREPLY[@]}"
 """
+
+# The interactive bash's prompt, waited for before each line is typed.
+PROMPT = "etprompt> "
+
+# Bound to C-x: print the line readline is editing, between markers that the
+# echo of this very definition does not contain.
+SHOW_LINE = """bind -x '"\\C-x": printf "\\n=%s=%s=\\n" line "$READLINE_LINE"'"""
+
+# How many ':' COMP_WORDBREAKS holds, as a line the shell prints.
+SHOW_BREAKS = 'b=${COMP_WORDBREAKS//[^:]/}; echo "=breaks=${#b}="'
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +186,62 @@ def test_completion_writes_no_snapshot(
     result = bash(pyz_build, env, f"{name} --he")
     check(result, 0, b"--help\n", b"")
     assert not os.path.exists(env["ENVTOOLS_SNAPSHOT_DIR"])
+
+
+@pytest.fixture
+def interactive(
+    pyz_build: Path, env: dict[str, str], tmp_path: Path
+) -> Iterator[Terminal]:
+    """An interactive bash on a pty, every bash completion file sourced.
+
+    HOME and HISTFILE point into the test's directory, so the history bash
+    writes on hang-up stays there; INPUTRC=/dev/null keeps the machine's
+    readline settings out.
+    """
+    env = dict(env, HOME=str(tmp_path), HISTFILE=str(tmp_path / "history"))
+    env.update(TERM="dumb", INPUTRC="/dev/null", PS1=PROMPT)
+    shell = Terminal(["bash", "--norc", "--noprofile", "-i"], env)
+    try:
+        shell.expect(PROMPT.encode())
+        scripts = (pyz_build / "completion/bash" / name for name in COMMANDS)
+        for line in [*(f"source {script}" for script in scripts), SHOW_LINE]:
+            shell.send(line.encode() + b"\r")
+            shell.expect(PROMPT.encode())
+        yield shell
+    finally:
+        shell.close()
+
+
+def tab(shell: Terminal, line: str) -> bytes:
+    """Type *line* and TAB, then return the line as readline now holds it."""
+    shell.send(line.encode() + b"\t\x18")
+    return shell.expect(rb"=line=(.*?)=\r\n").group(1)
+
+
+# What is typed before TAB, and the whole line readline holds after it.
+TAB_LINES = [
+    ("setuser www-d", "setuser www-data "),
+    ("setuser --no", "setuser --no-new-privs "),
+    ("container-env --format js", "container-env --format json "),
+    (
+        "with-container-env --user www-data:nog",
+        "with-container-env --user www-data:nogroup ",
+    ),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("typed", "completed"), TAB_LINES)
+def test_bash_tab_completes_line(
+    interactive: Terminal, typed: str, completed: str
+) -> None:
+    """TAB in an interactive bash completes the last word via complete -F."""
+    assert tab(interactive, typed) == completed.encode()
+
+
+@pytest.mark.timeout(60)
+def test_bash_tab_after_colon(interactive: Terminal) -> None:
+    """With ':' in COMP_WORDBREAKS, TAB after USER: completes the group."""
+    interactive.send(SHOW_BREAKS.encode() + b"\r")
+    assert interactive.expect(rb"=breaks=(\d+)=\r\n").group(1) == b"1"
+    assert tab(interactive, "setuser www-data:nog") == b"setuser www-data:nogroup "

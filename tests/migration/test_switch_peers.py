@@ -1,10 +1,11 @@
 """Each difference docs/MIGRATION.md lists between setuser and the tools it
 replaces: baseimage-docker's setuser, gosu, su-exec, chpst -u and sudo -u.
 
-Where the peer is installed here (chpst, sudo), it runs side by side with
-setuser on the same account.  gosu, su-exec and baseimage's setuser are not
-Debian packages on this machine; for those the test pins setuser's side, and
-MIGRATION.md cites the lines of the peer's source that behave otherwise.
+gosu, chpst and sudo are installed by .ci/deps; each runs side by side with
+setuser on the same account, and a test that needs one is skipped, saying
+which, only where it is missing.  su-exec and baseimage's setuser are not
+Debian packages: for those the test pins setuser's side, and MIGRATION.md
+cites the lines of the peer's source that behave otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from support.accounts import temp_group
 from support.accounts import temp_user
 from support.child import REPORT
 from support.child import Report
+from support.child import expected_environ
 from support.child import parse
 from support.proc import base_env
 from support.proc import check
@@ -30,6 +32,12 @@ from support.proc import run
 
 # A uid and gid that no passwd or group entry on a test machine uses.
 LOOSE_ID = 54_321
+
+# PATH as sudo sets it: secure_path in Debian 12's default sudoers.
+SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# The variables sudo adds to the environment it resets.
+SUDO_ADDED = [b"MAIL", b"SUDO_COMMAND", b"SUDO_USER", b"SUDO_UID", b"SUDO_GID"]
 
 
 @pytest.fixture(autouse=True)
@@ -65,68 +73,96 @@ def setuser(*args: str) -> list[str]:
     return [command("setuser"), *args]
 
 
+def gosu(*args: str) -> list[str]:
+    return [peer("gosu"), *args]
+
+
+def failed(result: subprocess.CompletedProcess[bytes], status: int, about: str) -> None:
+    """Assert a peer's failure: *status*, nothing on stdout, and *about* named
+    on stderr, so that a status shared by every failure is the one meant."""
+    check(result, status, b"")
+    assert about.encode() in result.stderr, f"stderr: {result.stderr!r}"
+
+
 # Exit statuses.
 
 
 def test_unknown_user_status() -> None:
-    """setuser exits 125 for an unknown user; chpst 111, sudo 1 (and gosu,
-    su-exec and baseimage's setuser 1)."""
+    """An unknown user: setuser exits 125, chpst 111, sudo and gosu 1."""
     expected = b"setuser: user 'etnosuchuser' not found\n"
     check(run(setuser("etnosuchuser", "true")), 125, b"", expected)
-    check(run([peer("chpst"), "-u", "etnosuchuser", "true"]), 111)
-    check(run([peer("sudo"), "-u", "etnosuchuser", "true"]), 1)
+    failed(run([peer("chpst"), "-u", "etnosuchuser", "true"]), 111, "etnosuchuser")
+    failed(run([peer("sudo"), "-u", "etnosuchuser", "true"]), 1, "etnosuchuser")
+    failed(run(gosu("etnosuchuser", "true")), 1, "etnosuchuser")
 
 
 def test_command_not_found_status() -> None:
-    """setuser exits 127 for a missing command; chpst 111, sudo 1."""
+    """A missing command: setuser exits 127, chpst 111, sudo and gosu 1."""
+    name = "etnosuchcommand"
     expected = b"setuser: command 'etnosuchcommand' not found\n"
-    check(run(setuser("nobody", "etnosuchcommand")), 127, b"", expected)
-    check(run([peer("chpst"), "-u", "nobody", "etnosuchcommand"]), 111)
-    check(run([peer("sudo"), "-u", "nobody", "etnosuchcommand"]), 1)
+    check(run(setuser("nobody", name)), 127, b"", expected)
+    failed(run([peer("chpst"), "-u", "nobody", name]), 111, name)
+    failed(run([peer("sudo"), "-u", "nobody", name]), 1, name)
+    failed(run(gosu("nobody", name)), 1, name)
 
 
 def test_not_executable_status() -> None:
-    """setuser exits 126 for a file it cannot execute; chpst 111, sudo 1."""
+    """A file that cannot be executed is 126 from setuser, 111 from chpst and 1
+    from sudo and gosu."""
     expected = b"setuser: cannot execute '/etc/passwd': Permission denied\n"
     check(run(setuser("nobody", "/etc/passwd")), 126, b"", expected)
-    check(run([peer("chpst"), "-u", "nobody", "/etc/passwd"]), 111)
-    check(run([peer("sudo"), "-u", "nobody", "/etc/passwd"]), 1)
+    failed(run([peer("chpst"), "-u", "nobody", "/etc/passwd"]), 111, "/etc/passwd")
+    failed(run([peer("sudo"), "-u", "nobody", "/etc/passwd"]), 1, "/etc/passwd")
+    failed(run(gosu("nobody", "/etc/passwd")), 1, "/etc/passwd")
 
 
 def test_usage_status() -> None:
-    """A missing command line is usage error 125 on stderr; chpst says 100;
-    su-exec prints its usage on stdout and exits 0."""
+    """A command line without a command is usage error 125 from setuser, 100
+    from chpst, 1 from sudo and gosu (su-exec: 0, usage on stdout)."""
     expected = b"setuser: missing argument 'USER[:GROUP]'\nTry 'setuser --help'.\n"
     check(run(setuser()), 125, b"", expected)
-    check(run([peer("chpst"), "-u"]), 100)
+    expected = b"setuser: missing argument 'COMMAND [ARG]...'\nTry 'setuser --help'.\n"
+    check(run(setuser("nobody")), 125, b"", expected)
+    failed(run([peer("chpst"), "-u", "nobody"]), 100, "usage: chpst")
+    failed(run([peer("sudo"), "-u", "nobody"]), 1, "usage: sudo")
+    failed(run(gosu()), 1, "Usage: gosu")
+    failed(run(gosu("nobody")), 1, "Usage: gosu")
 
 
 def test_command_status_passes_through() -> None:
     """The command's own status comes back unchanged, as with every peer."""
-    check(run(setuser("nobody", "/bin/sh", "-c", "exit 3")), 3, b"", b"")
-    check(run([peer("chpst"), "-u", "nobody", "/bin/sh", "-c", "exit 3"]), 3)
+    exit_3 = ["/bin/sh", "-c", "exit 3"]
+    check(run(setuser("nobody", *exit_3)), 3, b"", b"")
+    check(run([peer("chpst"), "-u", "nobody", *exit_3]), 3, b"", b"")
+    check(run([peer("sudo"), "-u", "nobody", *exit_3]), 3, b"", b"")
+    check(run(gosu("nobody", *exit_3)), 3, b"", b"")
 
 
-# HOME, USER, LOGNAME, SHELL, UID.
+# HOME, USER, LOGNAME, SHELL, UID and the rest of the environment.
+
+
+def identity(got: Report) -> tuple[bytes, bytes, bytes]:
+    """HOME, USER and LOGNAME as the child got them."""
+    return got.environ[b"HOME"], got.environ[b"USER"], got.environ[b"LOGNAME"]
 
 
 def test_identity_variables(member: tuple[pwd.struct_passwd, int]) -> None:
-    """setuser sets HOME, USER and LOGNAME; chpst leaves the caller's;
-    gosu and su-exec set HOME only; baseimage's setuser sets no LOGNAME."""
+    """setuser and sudo set HOME, USER and LOGNAME, gosu sets HOME only and
+    chpst none of them."""
     user, _ = member
+    home, name = user.pw_dir.encode(), user.pw_name.encode()
     caller = {"HOME": "/root", "USER": "root", "LOGNAME": "root"}
-    ours = report(setuser(user.pw_name), **caller).environ
-    assert ours[b"HOME"] == user.pw_dir.encode()
-    assert ours[b"USER"] == ours[b"LOGNAME"] == user.pw_name.encode()
-    theirs = report([peer("chpst"), "-u", user.pw_name], **caller).environ
-    assert (theirs[b"HOME"], theirs[b"USER"], theirs[b"LOGNAME"]) == (
-        b"/root", b"root", b"root"
-    )
+    assert identity(report(setuser(user.pw_name), **caller)) == (home, name, name)
+    sudo = report([peer("sudo"), "-u", user.pw_name], **caller)
+    assert identity(sudo) == (home, name, name)
+    assert identity(report(gosu(user.pw_name), **caller)) == (home, b"root", b"root")
+    chpst = report([peer("chpst"), "-u", user.pw_name], **caller)
+    assert identity(chpst) == (b"/root", b"root", b"root")
 
 
 def test_shell_and_uid_untouched(member: tuple[pwd.struct_passwd, int]) -> None:
-    """setuser neither sets UID (baseimage's setuser does) nor SHELL (sudo
-    sets the target's); both pass through as the caller had them."""
+    """setuser passes SHELL and UID through as the caller had them, where sudo
+    sets the target's SHELL and drops UID."""
     user, _ = member
     caller = {"SHELL": "/bin/bash", "UID": "0"}
     ours = report(setuser(user.pw_name), **caller).environ
@@ -137,45 +173,55 @@ def test_shell_and_uid_untouched(member: tuple[pwd.struct_passwd, int]) -> None:
 
 
 def test_environment_kept() -> None:
-    """setuser passes the caller's environment on; sudo resets it."""
-    ours = report(setuser("nobody"), GREETING="hello").environ
-    assert ours[b"GREETING"] == b"hello"
-    theirs = report([peer("sudo"), "-u", "nobody"], GREETING="hello").environ
+    """setuser passes the caller's environment on as it is, where sudo keeps
+    LANG and TERM, sets PATH to secure_path, adds MAIL and SUDO_* and drops
+    the rest."""
+    caller = {"GREETING": "hello", "TERM": "xterm"}
+    ours = report(setuser("nobody"), **caller).environ
+    assert ours == expected_environ(base_env(**caller), "/nonexistent", "nobody")
+    theirs = report([peer("sudo"), "-u", "nobody"], **caller).environ
     assert b"GREETING" not in theirs
+    assert (theirs[b"LANG"], theirs[b"TERM"]) == (b"C.UTF-8", b"xterm")
+    assert theirs[b"PATH"] == SECURE_PATH.encode()
+    assert set(SUDO_ADDED) <= set(theirs)
 
 
 # Groups for user and user:group.
 
 
 def test_user_gets_every_membership(member: tuple[pwd.struct_passwd, int]) -> None:
-    """For USER, setuser sets the primary group and every membership, as
-    baseimage's setuser and su-exec do; chpst -u sets the primary gid only;
-    gosu sets the memberships listed in /etc/group only."""
+    """For USER, setuser and sudo set the primary group and every membership,
+    chpst -u the primary gid only, gosu the /etc/group memberships only."""
     user, extra = member
-    ours = report(setuser(user.pw_name))
-    assert ours.groups() == {user.pw_gid, extra}
-    theirs = report([peer("chpst"), "-u", user.pw_name])
-    assert theirs.groups() == {user.pw_gid}
+    assert report(setuser(user.pw_name)).groups() == {user.pw_gid, extra}
+    sudo = report([peer("sudo"), "-u", user.pw_name])
+    assert sudo.groups() == {user.pw_gid, extra}
+    chpst = report([peer("chpst"), "-u", user.pw_name])
+    assert chpst.groups() == {user.pw_gid}
+    theirs = report(gosu(user.pw_name))
+    assert (theirs.ids("Gid"), theirs.groups()) == ([user.pw_gid] * 4, {extra})
 
 
 def test_user_group_gets_exactly_that_group(
     member: tuple[pwd.struct_passwd, int],
 ) -> None:
-    """For USER:GROUP, setuser sets exactly GROUP, as su-exec and chpst do;
-    sudo -g adds the user's memberships; gosu sets no supplementary group."""
+    """For USER:GROUP, setuser and chpst set exactly GROUP, sudo -g adds the
+    user's memberships, gosu sets GROUP as gid with no supplementary group."""
     user, extra = member
     spec = f"{user.pw_name}:nogroup"
     ours = report(setuser(spec))
-    assert (ours.ids("Gid")[0], ours.groups()) == (65534, {65534})
+    assert (ours.ids("Gid"), ours.groups()) == ([65534] * 4, {65534})
     chpst = report([peer("chpst"), "-u", spec])
-    assert chpst.groups() == {65534}
+    assert (chpst.ids("Gid"), chpst.groups()) == ([65534] * 4, {65534})
     sudo = report([peer("sudo"), "-u", user.pw_name, "-g", "nogroup"])
     assert sudo.groups() == {65534, user.pw_gid, extra}
+    theirs = report(gosu(spec))
+    assert (theirs.ids("Gid"), theirs.groups()) == ([65534] * 4, set())
 
 
 def test_group_list_refused(member: tuple[pwd.struct_passwd, int]) -> None:
-    """chpst -u USER:G1:G2 sets several groups; setuser takes one group and
-    reads the rest as its name."""
+    """chpst -u USER:G1:G2 sets several groups, where setuser reads G1:G2 as
+    one group name."""
     user, extra = member
     name = grp.getgrgid(extra).gr_name
     spec = f"{user.pw_name}:nogroup:{name}"
@@ -188,50 +234,56 @@ def test_group_list_refused(member: tuple[pwd.struct_passwd, int]) -> None:
 
 
 def test_loose_uid_needs_a_group() -> None:
-    """A bare uid with no passwd entry is refused; gosu and su-exec would
-    run it with the caller's gid (0 for root), sudo refuses '#uid'."""
+    """A bare uid with no passwd entry is refused by setuser and sudo, where
+    gosu runs it with the caller's gid (root's 0) and no supplementary
+    group."""
     expected = (
         f"setuser: uid '{LOOSE_ID}' has no passwd entry: give a group, "
         f"as '{LOOSE_ID}:GID'\n"
     ).encode()
     check(run(setuser(str(LOOSE_ID), "true")), 125, b"", expected)
-    check(run([peer("sudo"), "-u", f"#{LOOSE_ID}", "true"]), 1)
+    failed(run([peer("sudo"), "-u", f"#{LOOSE_ID}", "true"]), 1, f"#{LOOSE_ID}")
+    theirs = report(gosu(str(LOOSE_ID)))
+    assert (theirs.ids("Uid"), theirs.ids("Gid")) == ([LOOSE_ID] * 4, [0] * 4)
+    assert theirs.groups() == set()
 
 
 def test_loose_uid_with_gid() -> None:
-    """uid:gid with no entries runs with exactly that gid, HOME=/, and the
-    decimal uid as USER and LOGNAME."""
+    """uid:gid with no entries runs with exactly that gid as its one group,
+    HOME=/ and the decimal uid as USER and LOGNAME; gosu gives no group."""
+    loose = str(LOOSE_ID).encode()
     got = report(setuser(f"{LOOSE_ID}:{LOOSE_ID}"))
-    assert got.ids("Uid") == [LOOSE_ID] * 4
+    assert (got.ids("Uid"), got.ids("Gid")) == ([LOOSE_ID] * 4, [LOOSE_ID] * 4)
     assert got.groups() == {LOOSE_ID}
-    expected = (b"/", str(LOOSE_ID).encode(), str(LOOSE_ID).encode())
-    assert (got.environ[b"HOME"], got.environ[b"USER"], got.environ[b"LOGNAME"]) == (
-        expected
-    )
+    assert identity(got) == (b"/", loose, loose)
+    theirs = report(gosu(f"{LOOSE_ID}:{LOOSE_ID}"))
+    assert (theirs.ids("Gid"), theirs.groups()) == ([LOOSE_ID] * 4, set())
 
 
 def test_numeric_user_is_a_uid() -> None:
-    """setuser reads digits as a uid, as gosu and su-exec do; chpst -u looks
-    digits up as a name (uids need ':uid:gid'); baseimage's setuser too."""
-    got = report(setuser("65534"))
-    assert got.ids("Uid") == [65534] * 4
-    check(run([peer("chpst"), "-u", "65534", "true"]), 111)
+    """setuser and gosu read digits as a uid, where chpst -u looks them up as
+    a user name and finds none."""
+    assert report(setuser("65534")).ids("Uid") == [65534] * 4
+    assert report(gosu("65534")).ids("Uid") == [65534] * 4
+    failed(run([peer("chpst"), "-u", "65534", "true"]), 111, "65534")
 
 
 # The process itself.
 
 
-def test_exec_in_place() -> None:
-    """setuser becomes the command (same pid), like gosu, su-exec and chpst;
-    sudo stays as the command's parent."""
-    popen = subprocess.Popen(
-        setuser("nobody") + REPORT, env=base_env(), stdout=subprocess.PIPE
-    )
+def reported_pid(argv: list[str]) -> tuple[int, int]:
+    """The pid *argv* was started as, and the pid its reporting child has."""
+    popen = subprocess.Popen(argv + REPORT, env=base_env(), stdout=subprocess.PIPE)
     stdout, _ = popen.communicate(timeout=30)
     assert popen.returncode == 0
-    assert parse(stdout).pid == popen.pid
-    sudo = subprocess.Popen(
-        [peer("sudo"), "-u", "nobody"] + REPORT, env=base_env(), stdout=subprocess.PIPE
-    )
-    stdout, _ = sudo.communicate(timeout=30)
-    assert parse(stdout).pid != sudo.pid
+    return popen.pid, parse(stdout).pid
+
+
+def test_exec_in_place() -> None:
+    """setuser, gosu and chpst become the command (same pid), where sudo stays
+    as the command's parent."""
+    for argv in [setuser("nobody"), gosu("nobody"), [peer("chpst"), "-u", "nobody"]]:
+        started, child = reported_pid(argv)
+        assert child == started, argv
+    started, child = reported_pid([peer("sudo"), "-u", "nobody"])
+    assert child != started
