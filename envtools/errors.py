@@ -42,12 +42,31 @@ class UsageError(EnvtoolsError):
     """The command line was wrong; reported with a ``--help`` hint."""
 
 
-# Characters that move or hide text without showing anything: zero-width
-# marks, line and paragraph separators, bidirectional overrides and
-# isolates.  A name holding them could look like another name in a message,
-# or read as two lines to tools that split on U+2028.  Listed by hand:
-# unicodedata is an import, and quote() also runs after the switch.
-_INVISIBLE = frozenset([0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0xFEFF])
+# Characters that show nothing, or move or hide other text: Unicode 14's
+# format characters (zero-width marks, bidirectional controls, tags, the
+# soft hyphen), line and paragraph separators, spaces other than ASCII's,
+# private-use and surrogate code points, variation selectors, the Hangul
+# fillers and the combining grapheme joiner.  A name holding one could look
+# like another name in a message, or read as two lines to tools that split
+# on U+2028.  Inclusive ranges, by category from unicodedata once: importing
+# it costs time, and quote() also runs after the switch, when the
+# interpreter's own files may be out of reach.
+_HIDDEN = (
+    (0x00A0, 0x00A0), (0x00AD, 0x00AD), (0x034F, 0x034F), (0x0600, 0x0605),
+    (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891),
+    (0x08E2, 0x08E2), (0x115F, 0x1160), (0x1680, 0x1680), (0x180B, 0x180F),
+    (0x2000, 0x200F), (0x2028, 0x202F), (0x205F, 0x2064), (0x2066, 0x206F),
+    (0x3000, 0x3000), (0x3164, 0x3164), (0xD800, 0xF8FF), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD), (0x13430, 0x13438), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F),
+    (0xE0100, 0xE01EF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD),
+)  # fmt: skip
+
+
+def _hidden(code: int) -> bool:
+    """Whether code point *code* is in :data:`_HIDDEN`."""
+    return any(start <= code <= end for start, end in _HIDDEN)
 
 
 def quote(value: str | bytes) -> str:
@@ -69,8 +88,8 @@ def quote(value: str | bytes) -> str:
             out.append(f"\\x{code - 0xDC00:02x}")
         elif code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
             out.append(f"\\x{code:02x}")
-        elif code in _INVISIBLE or 0x2028 <= code <= 0x202E or 0x2066 <= code <= 0x2069:
-            out.append(f"\\u{code:04x}")
+        elif code >= 0xA0 and _hidden(code):
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
         else:
             out.append(char)
     return "'" + "".join(out) + "'"
