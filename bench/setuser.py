@@ -40,19 +40,16 @@ def contenders(floor_script: str) -> dict[str, list[str]]:
     commands = {
         "setuser nobody true": [os.path.join(bin_dir(), "setuser"), "nobody", "true"],
         "floor (python script)": [sys.executable, floor_script],
-        "setpriv": [
-            "setpriv",
-            "--reuid",
-            "nobody",
-            "--regid",
-            "nogroup",
-            "--init-groups",
-            "true",
-        ],
-        "runuser": ["runuser", "-u", "nobody", "--", "true"],
     }
-    if shutil.which("gosu"):
-        commands["gosu"] = ["gosu", "nobody", "true"]
+    peers = {
+        "setpriv": ["setpriv", "--reuid", "nobody", "--regid", "nogroup",
+                    "--init-groups", "true"],
+        "runuser": ["runuser", "-u", "nobody", "--", "true"],
+        "gosu": ["gosu", "nobody", "true"],
+    }  # fmt: skip
+    for name, argv in peers.items():
+        if shutil.which(argv[0]):
+            commands[name] = argv
     return commands
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from envtools import creds
 from envtools.errors import EnvtoolsError
 from support.proc import check
+from support.proc import command
 from support.proc import run
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch")
@@ -233,24 +234,14 @@ def test_switch_step_fails_for_real(capability, message):
 
 @ROOT_ONLY
 def test_regained_root_is_refused():
-    """If uid 0 could be regained, verification fails (setuid faked to succeed).
+    """If uid 0 can be regained after the switch, setuser refuses to exec.
 
-    A kernel that lets a dropped process take uid 0 back cannot be produced
-    for real, so this one case replaces os.setuid after a real switch.
+    SECBIT_NO_SETUID_FIXUP keeps the capabilities across setresuid(2), so
+    the dropped process really can take uid 0 back: a real kernel state.
     """
-    code = """
-        import os
-        from envtools import creds
-        from envtools.errors import EnvtoolsError
-        target = creds.resolve("nobody")
-        creds.switch(target)
-        os.setuid = lambda uid: None
-        try:
-            creds._verify(target)
-        except EnvtoolsError as error:
-            print(error.message)
-    """
+    prefix = ["setpriv", "--securebits", "+no_setuid_fixup"]
 
-    result = run_python(code)
+    result = run([*prefix, command("setuser"), "nobody", "/usr/bin/id"])
 
-    check(result, 0, stdout=b"switch verification failed: uid 0 could be regained\n")
+    message = b"setuser: switch verification failed: uid 0 could be regained\n"
+    check(result, 125, stdout=b"", stderr=message)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from support.child import raw_environ_argv
 from support.proc import check
 from support.proc import command
 from support.proc import run
@@ -74,3 +75,18 @@ def test_environment_and_arguments_survive_the_restart(tmp_path):
     assert (shown, last) == (b"\xfe a", b"")
     identity = {b"HOME": b"/nonexistent", b"USER": b"nobody", b"LOGNAME": b"nobody"}
     assert dict(entry.partition(b"=")[::2] for entry in entries) == {**env, **identity}
+
+
+def test_entries_no_mapping_holds_survive_nothing_else(tmp_path):
+    """Entries without a name or '=' are dropped in the restart, not a crash."""
+    entries = [b"PATH=/usr/bin:/bin", b"PYTHONPATH=" + os.fsencode(tmp_path),
+               b"NOEQUALS", b"=nameless", b"A=1", b"A=2"]  # fmt: skip
+    argv = [command("setuser"), "nobody", "/usr/bin/python3", "-c", REPORT, "x"]
+
+    result = run(raw_environ_argv(argv, entries))
+
+    check(result, 0, stderr=b"")
+    _, *shown, _ = result.stdout.split(b"\0")
+    assert shown == [b"PATH=/usr/bin:/bin", b"PYTHONPATH=" + os.fsencode(tmp_path),
+                     b"A=1", b"HOME=/nonexistent", b"USER=nobody",
+                     b"LOGNAME=nobody"]  # fmt: skip
