@@ -100,6 +100,13 @@ def _click_command() -> click.Command:
         help="Take NAME from the environment even if excluded (repeatable).",
     )
     @click.option(
+        "--unset",
+        metavar="NAME",
+        multiple=True,
+        help="Leave NAME out of the snapshot, even if a file in DIR defines "
+        "it (repeatable).",
+    )
+    @click.option(
         "--profile",
         is_flag=True,
         help="Also install a profile.d snippet that sources DIR.sh.",
@@ -122,6 +129,7 @@ def _click_command() -> click.Command:
         keep_existing: bool,
         exclude: tuple[str, ...],
         include: tuple[str, ...],
+        unset: tuple[str, ...],
         profile: bool,
         profile_dir: str,
         verbose: bool,
@@ -143,6 +151,7 @@ def _click_command() -> click.Command:
             exclude=frozenset(os.fsencode(name) for name in exclude),
             include=frozenset(os.fsencode(name) for name in include),
             profile_dir=os.path.abspath(profile_dir) if profile else None,
+            unset=frozenset(os.fsencode(name) for name in unset),
         )
         sys.exit(run(request))
 

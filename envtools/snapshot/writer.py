@@ -68,6 +68,8 @@ class Request:
     :param include: names taken from the process environment even when
         excluded (by default or by *exclude*).
     :param profile_dir: where to install the profile snippet, or None.
+    :param unset: names left out of the snapshot, whether the environment
+        or a file already in the directory defines them.
     """
 
     __slots__ = (
@@ -77,6 +79,7 @@ class Request:
         "exclude",
         "include",
         "profile_dir",
+        "unset",
     )
 
     def __init__(
@@ -87,6 +90,7 @@ class Request:
         exclude: frozenset[bytes] = frozenset(),
         include: frozenset[bytes] = frozenset(),
         profile_dir: str | None = None,
+        unset: frozenset[bytes] = frozenset(),
     ) -> None:
         self.directory = directory
         self.group = group
@@ -94,6 +98,7 @@ class Request:
         self.exclude = exclude
         self.include = include
         self.profile_dir = profile_dir
+        self.unset = unset
 
 
 class _Owner:
@@ -402,13 +407,18 @@ def _taken(request: Request, environ: Mapping[bytes, bytes]) -> dict[bytes, byte
 def _merge(
     request: Request, taken: dict[bytes, bytes], existing: dict[bytes, bytes]
 ) -> dict[bytes, bytes]:
-    """Combine the envdir's files and the variables taken, by name."""
+    """Combine the envdir's files and the variables taken, by name.
+
+    Names in ``request.unset`` go, whichever side has them: without it, a
+    variable once saved could never leave the snapshot, since the last
+    save's files count as central definitions.
+    """
     if request.keep_existing:
         merged = {**taken, **existing}
     else:
         merged = {**existing, **taken}
     errors.debug(PROG, f"{len(existing)} existing files, {len(taken)} variables taken")
-    return dict(sorted(merged.items()))
+    return {name: merged[name] for name in sorted(merged.keys() - request.unset)}
 
 
 def _write_artifacts(

@@ -34,6 +34,13 @@ def _home_left_out(snapshot_dir: Path) -> bytes:
     return f"{WARN}left 'HOME' out of '{shown}': names who the shell runs as\n".encode()
 
 
+def _saved(snapshot_dir: Path) -> dict[bytes, bytes]:
+    """The envdir's files but the location variable the saver was given."""
+    files = read_dir(snapshot_dir)
+    files.pop(b"ENVTOOLS_SNAPSHOT_DIR", None)
+    return files
+
+
 def test_existing_files_kept(save: Saver, snapshot_dir: Path) -> None:
     """A hand-made file stays, normalized to value plus one newline."""
     _central(snapshot_dir, {"NOLF": b"value", "LF": b"value\n", "NUL": b"a\0b"})
@@ -102,6 +109,31 @@ def test_exclude_keeps_file(save_with: Saver, snapshot_dir: Path) -> None:
         save_with({b"SECRET": b"env"}, "--exclude", "SECRET"), 0, b"", group_warning()
     )
     assert read_dir(snapshot_dir)[b"SECRET"] == b"file\n"
+
+
+def test_unset_removes_from_both_sides(save_with: Saver, snapshot_dir: Path) -> None:
+    """--unset drops a name whether a file or the environment defines it."""
+    check(save_with({b"GONE": b"1", b"STAYS": b"2"}), 0, b"", group_warning())
+    _central(snapshot_dir, {"CENTRAL": b"c"})
+    env = {b"STAYS": b"2", b"HOME": b"/h"}
+
+    result = save_with(env, "--unset", "GONE", "--unset", "CENTRAL", "--unset", "HOME",
+                       "--include", "HOME")  # fmt: skip
+
+    check(result, 0, b"", group_warning())
+    assert _saved(snapshot_dir) == {b"STAYS": b"2\n"}
+    saved = jsonfile.loads(sidecar(snapshot_dir, ".json").read_bytes())
+    assert saved.keys() == {b"STAYS", b"ENVTOOLS_SNAPSHOT_DIR"}
+    assert b"GONE" not in sidecar(snapshot_dir, ".sh").read_bytes()
+
+
+def test_saved_variable_outlives_its_environment(
+    save: Saver, snapshot_dir: Path
+) -> None:
+    """Without --unset, a variable saved once is kept as a central file."""
+    check(save({b"ONCE": b"1"}), 0, b"", group_warning())
+    check(save({}), 0, b"", group_warning())
+    assert _saved(snapshot_dir) == {b"ONCE": b"1\n"}
 
 
 def test_unsafe_entries_skipped(
