@@ -39,17 +39,17 @@ class Vanished(Exception):
 def open_snapshot_dir(path: str) -> tuple[int, os.stat_result]:
     """Open the snapshot directory *path* as an ``O_PATH`` descriptor.
 
-    The parent is resolved with ``realpath`` (system symbolic links such as
-    ``/var/run`` are fine), then walked from ``/`` with ``openat`` and
-    ``O_PATH|O_NOFOLLOW``, each step checked with ``fstat``; the last
-    component is opened the same way, so a symbolic link there is refused.
+    The parent is walked from ``/`` by :func:`_walk`, which follows only
+    root's symbolic links (system ones such as ``/var/run`` are fine); the
+    last component is opened with ``openat`` and ``O_PATH|O_NOFOLLOW`` and
+    checked with ``fstat``, so a symbolic link there is refused.
 
     :param path: an absolute path.
     :returns: the descriptor (the caller closes it) and its ``fstat``.
     :raises EnvtoolsError: a component is missing, unreadable or untrusted.
     """
     parent, name = os.path.split(path)
-    parent_fd = _walk(os.path.realpath(parent))
+    parent_fd = _walk(parent)
     try:
         fd = _open_path(parent_fd, name or ".", path)
     finally:
@@ -68,16 +68,15 @@ def open_snapshot_dir(path: str) -> tuple[int, os.stat_result]:
 def open_trusted_dir(path: str) -> int:
     """Open directory *path* for reading once it and every parent pass.
 
-    Resolves *path* with ``realpath``, walks it from ``/`` as
-    :func:`open_snapshot_dir` does (each step checked by :func:`check_dir`),
-    then opens the last step for reading through the walked descriptor, so
-    what was checked is what is opened.  For the writer, whose files anyone
-    able to rename entries on the way could swap.
+    Walks *path* from ``/`` as :func:`open_snapshot_dir` does, its last
+    component included, then opens the last step for reading through the
+    walked descriptor, so what was checked is what is opened.  For the
+    writer, whose files anyone able to rename entries on the way could swap.
 
     :returns: an ``O_RDONLY|O_DIRECTORY`` descriptor; the caller closes it.
     :raises EnvtoolsError: a component is missing, unreadable or untrusted.
     """
-    walked = _walk(os.path.realpath(path))
+    walked = _walk(path)
     try:
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
         return os.open(".", flags, dir_fd=walked)
@@ -205,31 +204,90 @@ def read_limited(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _walk(real: str) -> int:
-    """Open the resolved directory *real* component by component from ``/``.
+def _walk(path: str) -> int:
+    """Open the directory *path* from ``/`` one component at a time.
 
-    :returns: an ``O_PATH`` descriptor of *real*, every step checked.
+    Each component is opened with ``openat`` and ``O_PATH|O_NOFOLLOW``
+    relative to the one before and checked with ``fstat``: a directory by
+    :func:`check_dir`, a symbolic link by :func:`_link_target`, which reads
+    it with ``readlinkat``; its target is then walked in its place, from
+    ``/`` when absolute.  ``..`` goes back to the descriptor walked before,
+    so it leaves what a link led into, as the kernel does, and ``..`` at
+    ``/`` stays there.  Nothing is resolved before it is checked.
+
+    :param path: an absolute path.
+    :returns: an ``O_PATH`` descriptor of *path*, every step checked.
+    :raises EnvtoolsError: a component is missing, unreadable or untrusted,
+        a symbolic link is not root's, or there are too many of them.
     """
+    walked = [(_open_root(), "")]
+    pending = path.split("/")
+    hops = 0
+    try:
+        while pending:
+            part = pending.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if len(walked) > 1:
+                    os.close(walked.pop()[0])
+                continue
+            shown = "/".join([name for _, name in walked] + [part])
+            fd = _open_path(walked[-1][0], part, shown)
+            info = os.fstat(fd)
+            if not stat.S_ISLNK(info.st_mode):
+                walked.append((fd, part))
+                check_dir(info, shown)
+                continue
+            hops += 1
+            target = _link_target(fd, info, shown, hops)
+            if target.startswith("/"):
+                _back_to_root(walked)
+            pending = target.split("/") + pending
+        return walked.pop()[0]
+    finally:
+        for fd, _ in walked:
+            os.close(fd)
+
+
+def _open_root() -> int:
+    """Open ``/`` as the first step of :func:`_walk`, checked like the rest."""
     fd = os.open("/", _PATH_FLAGS | os.O_DIRECTORY)
-    shown = ""
     try:
         check_dir(os.fstat(fd), "/")
-        for part in real.split("/"):
-            if not part:
-                continue
-            shown += "/" + part
-            next_fd = _open_path(fd, part, shown)
-            os.close(fd)
-            fd = next_fd
-            info = os.fstat(fd)
-            if stat.S_ISLNK(info.st_mode):
-                # realpath resolved them all: this one appeared since.
-                raise EnvtoolsError(f"refusing {quote(shown)}: is a symbolic link")
-            check_dir(info, shown)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _back_to_root(walked: list[tuple[int, str]]) -> None:
+    """Leave every directory but ``/``, for a link to an absolute path."""
+    while len(walked) > 1:
+        os.close(walked.pop()[0])
+
+
+def _link_target(link_fd: int, info: os.stat_result, shown: str, hops: int) -> str:
+    """The target of the link *link_fd* met on the walk, if root's; closes it.
+
+    The directory holding the link passed :func:`check_dir`, so only root
+    could have put it there, unless the directory is sticky: then anyone
+    may add a link, which would send the walk where they like.  Hence the
+    owner of the link itself must be root, as with the kernel's
+    protected_symlinks.
+
+    :raises EnvtoolsError: the link is not root's, or one hop too many.
+    """
+    try:
+        if info.st_uid != 0:
+            owner = info.st_uid
+            where = quote(shown)
+            raise EnvtoolsError(
+                f"refusing {where}: symbolic link owned by uid {owner}, not root"
+            )
+        return _read_link(link_fd, shown, hops)
+    finally:
+        os.close(link_fd)
 
 
 def _open_path(dir_fd: int, name: str, shown: str, vanish: bool = False) -> int:
@@ -297,22 +355,30 @@ def _climb(entered: list[tuple[int, str]], shown: str) -> None:
 
 
 def _link_parts(link_fd: int, shown: str, hops: int) -> list[str]:
-    """The components of the target of the link opened as *link_fd*.
-
-    Read with readlinkat(2) on the ``O_PATH`` descriptor itself, not by
-    name: a name can be swapped for a file between the fstat that found a
-    link and the read.
-    """
-    if hops > MAX_HOPS:
-        raise EnvtoolsError(f"refusing {quote(shown)}: too many symbolic links")
-    try:
-        target = os.readlink("", dir_fd=link_fd)
-    except OSError as error:
-        raise _os_error(error, shown, vanish=True) from None
+    """The components of the target of the link opened as *link_fd*."""
+    target = _read_link(link_fd, shown, hops, vanish=True)
     if target.startswith("/"):
         where = quote(shown)
         raise EnvtoolsError(f"refusing {where}: symbolic link to an absolute path")
     return target.split("/")
+
+
+def _read_link(link_fd: int, shown: str, hops: int, vanish: bool = False) -> str:
+    """Read the link opened as *link_fd*, the *hops*-th followed in one lookup.
+
+    With readlinkat(2) on the ``O_PATH`` descriptor itself, not by name: a
+    name can be swapped for a file between the fstat that found a link and
+    the read.
+
+    :raises EnvtoolsError: more than ``MAX_HOPS`` links, or readlinkat(2)
+        failed.
+    """
+    if hops > MAX_HOPS:
+        raise EnvtoolsError(f"refusing {quote(shown)}: too many symbolic links")
+    try:
+        return os.readlink("", dir_fd=link_fd)
+    except OSError as error:
+        raise _os_error(error, shown, vanish) from None
 
 
 def _reopen_regular(
