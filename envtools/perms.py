@@ -135,6 +135,12 @@ def check_gate(info: os.stat_result, path: str) -> None:
             f"{quote(path)} is for root and group {quote(group)}: user "
             f"{quote(user)} is a member, but this process was started without it"
         )
+    if gid == 0:
+        # Joining root's group to read one file would be worse than the
+        # problem: the snapshot wants its own group.
+        raise EnvtoolsError(
+            f"{quote(path)} is for root only: ask root to save it with --group"
+        )
     # Quoted as a whole, so that names a directory service filled with
     # control characters are shown escaped, as everywhere else.
     command = quote(f"usermod -aG {group} {user}")

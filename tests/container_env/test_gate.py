@@ -49,6 +49,19 @@ def test_non_member_refused(world: tuple, public_install: Path) -> None:
     check(_as_user(argv, user), 1, stdout=b"", stderr=message.encode())
 
 
+def test_root_group_snapshot_is_not_joined(public_install: Path) -> None:
+    """A root-only snapshot never tells a user to join root's group."""
+    with temp_user() as user, public_dir() as top:
+        snap = write_snapshot(top / "snap", {b"A": b"one"}, gid=0)
+        argv = [str(public_install / "container-env"), "--dir", str(snap)]
+        result = _as_user(argv, user)
+    message = (
+        f"container-env: '{snap}' is for root only: "
+        "ask root to save it with --group\n"
+    )
+    check(result, 1, stdout=b"", stderr=message.encode())
+
+
 def test_member_without_the_group_is_told_so(
     public_install: Path,
 ) -> None:
