@@ -167,7 +167,7 @@ def open_entry(dir_fd: int, name: str, dir_path: str) -> int:
     :raises Vanished: *name* does not exist (any more).
     :raises EnvtoolsError: the file cannot be opened or is untrusted.
     """
-    shown = dir_path + "/" + name
+    shown = os.path.join(dir_path, name)
     path_fd = _open_path(dir_fd, name, shown, vanish=True)
     try:
         info = os.fstat(path_fd)
@@ -320,11 +320,11 @@ def _follow_inside(dir_fd: int, name: str, dir_path: str) -> int:
         while pending:
             part = pending.pop(0)
             current = entered[-1][0] if entered else dir_fd
-            shown = "/".join([dir_path] + [n for _, n in entered] + [part])
+            shown = os.path.join(dir_path, *[n for _, n in entered], part)
             if part in ("", "."):
                 continue
             if part == "..":
-                _climb(entered, dir_path + "/" + name)
+                _climb(entered, os.path.join(dir_path, name))
                 continue
             fd = _open_path(current, part, shown, vanish=True)
             info = os.fstat(fd)
@@ -345,7 +345,7 @@ def _follow_inside(dir_fd: int, name: str, dir_path: str) -> int:
                     return _reopen_regular(fd, info, current, part, shown)
                 finally:
                     os.close(fd)
-        shown = quote(dir_path + "/" + name)
+        shown = quote(os.path.join(dir_path, name))
         raise EnvtoolsError(f"refusing {shown}: not a regular file")
     finally:
         for fd, _ in entered:

@@ -117,7 +117,7 @@ def _read_one(dir_fd: int, name: bytes, path: str, warnings: list[str]) -> bytes
     if name.startswith(b"."):
         return None
     shown = os.fsdecode(name)
-    where = quote(path + "/" + shown)
+    where = quote(os.path.join(path, shown))
     if b"=" in name:
         warnings.append(f"skipping {where}: name contains '='")
         return None

@@ -149,7 +149,7 @@ def save(request: Request, environ: Mapping[bytes, bytes]) -> None:
             _check_profile_dir(fds[0], fds[1], request)
         owner = _owner(request.group)
         owner.strip_acl = _has_default_acl(fds[0])
-        with _Lock(fds[0], base):
+        with _Lock(fds[0], base, parent):
             _transaction(request, environ, fds, base, owner)
     except OSError as error:
         where = quote(error.filename) if error.filename else quote(request.directory)
@@ -238,8 +238,9 @@ class _Lock:
     let them block every writer.
     """
 
-    def __init__(self, parent_fd: int, base: str) -> None:
+    def __init__(self, parent_fd: int, base: str, parent: str) -> None:
         self._name = f".{base}.lock"
+        self._shown = quote(os.path.join(parent, self._name))
         self._parent_fd = parent_fd
         self._fd = -1
 
@@ -248,12 +249,12 @@ class _Lock:
         try:
             self._fd = os.open(self._name, flags, 0o600, dir_fd=self._parent_fd)
         except OSError as error:
-            shown = quote(self._name)
-            raise EnvtoolsError(f"cannot open lock {shown}: {error.strerror}") from None
+            message = f"cannot open lock {self._shown}: {error.strerror}"
+            raise EnvtoolsError(message) from None
         info = os.fstat(self._fd)
         if not stat.S_ISREG(info.st_mode) or info.st_uid != 0:
             os.close(self._fd)
-            raise EnvtoolsError(f"lock {quote(self._name)} is not a file of root")
+            raise EnvtoolsError(f"lock {self._shown} is not a file of root")
         os.fchmod(self._fd, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 

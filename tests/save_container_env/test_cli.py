@@ -93,3 +93,15 @@ def test_completion_request_writes_nothing(snapshot_dir: Path) -> None:
     result = run([command("save-container-env")], env=env)
     check(result, 0, b"plain,--help\n", b"")
     assert not snapshot_dir.exists()
+
+
+def test_lock_that_is_a_directory_named_in_full(snapshot_dir: Path) -> None:
+    """A lock that cannot be opened is named by its whole path, exit 1."""
+    lock = snapshot_dir.parent / ".container_environment.lock"
+    lock.mkdir()
+    argv = [command("save-container-env"), "--dir", str(snapshot_dir)]
+
+    result = run(argv, env={"A": "1"})
+
+    message = f"save-container-env: cannot open lock '{lock}': Is a directory\n"
+    check(result, 1, b"", group_warning() + message.encode())
