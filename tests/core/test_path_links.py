@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.accounts import temp_user
+from support.child import public_dir
 from support.proc import check
 from support.proc import command
 from support.proc import run
@@ -31,12 +30,8 @@ SAFE = {b"A": b"one"}
 @pytest.fixture
 def top() -> Iterator[Path]:
     """A root-owned 0755 directory every user can enter, removed afterwards."""
-    made = Path(tempfile.mkdtemp(prefix="envtools-links-"))
-    try:
-        made.chmod(0o755)
+    with public_dir() as made:
         yield made
-    finally:
-        shutil.rmtree(made)
 
 
 @pytest.fixture(scope="module")
