@@ -3,8 +3,9 @@
 Cycles run four at a time.  Each ends one of four ways: the command exits
 with a chosen status, or setuser is sent SIGTERM or SIGHUP (forwarded), or
 the command itself is killed with SIGKILL.  The PAM hook counts sessions
-opened and closed; after each cycle the command's pid must be gone, not
-left as a zombie.
+opened and closed.  At close_session it also lists the children of
+setuser, its parent, which is still running then: the command must already
+be reaped, not left as a zombie, so the hook itself must be the only child.
 """
 
 from __future__ import annotations
@@ -86,16 +87,44 @@ def expected_status(ending: str, status: int) -> int:
     return -getattr(signal, ending)
 
 
+# The marker line as pam.temp_service writes it; then, at close_session,
+# one line "PPID pid:state ..." for every child of setuser but the hook.
+_HOOK = """#!/bin/sh
+echo "$PAM_TYPE $PAM_USER${{PAM_TTY:+ $PAM_TTY}}" >> {marker}
+[ "$PAM_TYPE" = close_session ] || exit 0
+others=""
+for pid in $(cat /proc/$PPID/task/*/children); do
+    [ "$pid" = "$$" ] && continue
+    state=$(sed 's/.*) //; s/ .*//' /proc/$pid/stat 2>/dev/null || echo gone)
+    others="$others $pid:$state"
+done
+echo "$PPID$others" >> {children}
+"""
+
+
+def watch_children(service: pam.Service, directory: Path) -> Path:
+    """Make *service*'s hook list setuser's other children at close_session.
+
+    :returns: the file it appends to, one line per session closed.
+    """
+    children = directory / "children"
+    hook = _HOOK.format(marker=service.marker, children=children)
+    service.hook.write_text(hook)
+    return children
+
+
 def gone(pid: int) -> bool:
     """Whether *pid* no longer exists, not even as a zombie."""
     return not os.path.exists(f"/proc/{pid}")
 
 
 def test_login_cycles_close_every_session(tmp_path, user):
-    """200 cycles: right statuses, 200 sessions opened and closed, no zombie."""
+    """200 cycles: right statuses, 200 sessions closed, each with no zombie child."""
     name = user.pw_name
     children = []
+    setusers = []
     with pam.temp_service(tmp_path) as service:
+        listed = watch_children(service, tmp_path)
         for first in range(0, CYCLES, AT_ONCE):
             batch = []
             for index in range(first, first + AT_ONCE):
@@ -107,6 +136,7 @@ def test_login_cycles_close_every_session(tmp_path, user):
                     else ("echo $$; exec /bin/sleep 60")
                 )
                 batch.append((start(service, name, script), ending, status))
+            setusers += [process.pid for process, _, _ in batch]
             for process, ending, status in batch:
                 child, returncode = cycle(process, ending)
                 children.append(child)
@@ -117,8 +147,14 @@ def test_login_cycles_close_every_session(tmp_path, user):
     assert marks.count(f"open_session {name}") == CYCLES
     assert marks.count(f"close_session {name}") == CYCLES
     assert len(marks) == 2 * CYCLES
-    until(lambda: all(gone(pid) for pid in children), 10, "the commands to be reaped")
-    tally("login cycles", sessions_closed=CYCLES, zombies=0)
+    lines = [line.split() for line in listed.read_text().splitlines()]
+    assert sorted(int(line[0]) for line in lines) == sorted(setusers)
+    left = [line for line in lines if len(line) > 1]
+    zombies = sum(entry.endswith(":Z") for line in left for entry in line[1:])
+    assert left == [], f"setuser had other children at close_session: {left}"
+    until(lambda: all(gone(pid) for pid in children), 10, "the commands to be gone")
+    tally("login cycles", sessions_closed=CYCLES, children_checked=len(lines))
+    tally("login cycles", zombies=zombies)
 
 
 STARTUP_TRIALS = 60
