@@ -11,7 +11,6 @@ import os
 import socket
 import stat
 import subprocess
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from support.campaign import run_measured
 from support.campaign import tally
+from support.fifos import blocked_writer
 from support.proc import base_env
 from support.proc import check
 from support.proc import command
@@ -131,24 +131,9 @@ def test_fifo_is_never_opened(snapshot_dir):
     write_snapshot(snapshot_dir, BASE)
     fifo = snapshot_dir / "ODD"
     make_fifo(fifo)
-    opened = threading.Event()
-
-    def writer() -> None:
-        # Blocks until some process opens the FIFO for reading.
-        fd = os.open(fifo, os.O_WRONLY)
-        opened.set()
-        os.close(fd)
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
-    try:
+    with blocked_writer(fifo) as opened:
         expect_refusal(snapshot_dir, fifo, "not a regular file")
         assert not opened.is_set()
-    finally:
-        # Release the writer: open the FIFO for reading ourselves.
-        release = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        thread.join(timeout=10)
-        os.close(release)
     assert opened.is_set()
 
 

@@ -3,16 +3,19 @@
 The shell (a small python3 program, the session leader of the pty) starts
 the command the way an interactive shell does and, once it has ended,
 reports what waits in the terminal's input queue: what root's shell would
-read next as typed commands.  tests/campaign/test_tiocsti.py holds its own
-copy of the same programs, for setuser.
+read next as typed commands.  Used by the setuser and with-container-env
+tests alike.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import subprocess
+import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from support.campaign import read_until_eof
@@ -89,15 +92,44 @@ def run_on_pty(mode: str, argv: list[str], timeout: float = 30) -> list[bytes]:
     :param mode: "job" or "plain", see ROOT_SHELL.
     :raises TimeoutError: the shell did not finish within *timeout* seconds.
     """
+    shell = ["/usr/bin/python3", "-c", ROOT_SHELL, mode, *argv]
+    _, output = _on_new_pty(shell, timeout)
+    return output.replace(b"\r\n", b"\n").splitlines()
+
+
+def _take_terminal() -> None:
+    """In the new session: make stdin, a terminal, the controlling one."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def run_as_session_leader(argv: list[str], timeout: float = 30) -> tuple[int, bytes]:
+    """Run *argv* as the leader of a new session whose terminal it controls.
+
+    As PID 1 of ``docker run -t`` is.
+
+    :returns: the exit status and everything written on the terminal.
+    """
+    return _on_new_pty(argv, timeout, _take_terminal)
+
+
+def _on_new_pty(
+    argv: list[str], timeout: float, preexec_fn: Callable[[], None] | None = None
+) -> tuple[int, bytes]:
+    """Run *argv* in a new session on a new pty until it ends.
+
+    :returns: the exit status and everything written on the terminal.
+    :raises TimeoutError: the terminal was not closed within *timeout*.
+    """
     master, slave = pty.openpty()
     try:
         process = subprocess.Popen(
-            ["/usr/bin/python3", "-c", ROOT_SHELL, mode, *argv],
+            argv,
             env=base_env(),
             stdin=slave,
             stdout=slave,
             stderr=slave,
             start_new_session=True,
+            preexec_fn=preexec_fn,
         )
     finally:
         os.close(slave)
@@ -110,4 +142,4 @@ def run_on_pty(mode: str, argv: list[str], timeout: float = 30) -> list[bytes]:
             # Our own child, by its pid: never a group or a name.
             process.kill()
             process.wait()
-    return output.replace(b"\r\n", b"\n").splitlines()
+    return process.returncode, output

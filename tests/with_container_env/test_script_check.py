@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.fifos import blocked_writer
 from support.proc import check
 from support.proc import command
 from support.proc import run
@@ -62,23 +63,8 @@ def fifo(tmp_path: Path) -> Iterator[tuple[Path, threading.Event]]:
     path = tmp_path / "fifo"
     # Executable, so that only the kernel's own type check stops execve.
     os.mkfifo(path, 0o755)
-    opened = threading.Event()
-
-    def writer() -> None:
-        # Blocks until some process opens the FIFO for reading.
-        fd = os.open(path, os.O_WRONLY)
-        opened.set()
-        os.close(fd)
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
-    try:
+    with blocked_writer(path) as opened:
         yield path, opened
-    finally:
-        # Release the writer: open the FIFO for reading ourselves.
-        release = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        thread.join(timeout=10)
-        os.close(release)
     assert opened.is_set()
 
 

@@ -7,22 +7,16 @@ input queue once it has ended.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import subprocess
-import termios
-import time
 from pathlib import Path
 
 import pytest
-from support.campaign import read_until_eof
-from support.proc import base_env
 from support.proc import command
 from support.snapshots import write_snapshot
 from support.tiocsti import INJECTOR
 from support.tiocsti import TTY_PROBE
 from support.tiocsti import legacy_allowed
+from support.tiocsti import run_as_session_leader
 from support.tiocsti import run_on_pty
 
 pytestmark = [
@@ -82,33 +76,8 @@ def test_setsid_without_user(snap: Path, mode: str) -> None:
     assert output[1].split(b" ", 2)[2] == b"status 0 queue b''", output
 
 
-def _take_terminal() -> None:
-    """In the new session: make stdin, a terminal, the controlling one."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 def test_setsid_as_session_leader(snap: Path) -> None:
     """A session leader, as PID 1 of ``docker run -t``, lives and detaches."""
-    master, slave = pty.openpty()
     argv = _argv(snap, ["--setsid", "--user", "nobody"], TTY_PROBE)
-    try:
-        process = subprocess.Popen(
-            argv,
-            env=base_env(),
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            start_new_session=True,
-            preexec_fn=_take_terminal,
-        )
-    finally:
-        os.close(slave)
-    try:
-        output = read_until_eof(master, time.monotonic() + 30)
-        process.wait(timeout=10)
-    finally:
-        os.close(master)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert (process.returncode, output) == (0, b"detached 6\r\n")
+
+    assert run_as_session_leader(argv) == (0, b"detached 6\r\n")
