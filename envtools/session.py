@@ -169,10 +169,12 @@ def service_file(service: str, fallback: bool = False) -> str:
     if fallback and other is not None:
         errors.warn(PROG, f"pam: service file {missing} not found: using 'other'")
         return other
-    raise EnvtoolsError(
-        f"pam: service file {missing} not found: install the sample, see setuser(8)",
-        errors.EXIT_WRAPPER_FAILED,
-    )
+    message = f"pam: service file {missing} not found"
+    if fallback:
+        # The sample is for the default service; a service of one's own
+        # needs a file of one's own.
+        message += ": install the sample, see setuser(8)"
+    raise EnvtoolsError(message, errors.EXIT_WRAPPER_FAILED)
 
 
 def _find_service(name: str) -> str | None:

@@ -419,6 +419,9 @@ def _merge(
     else:
         merged = {**existing, **taken}
     errors.debug(PROG, f"{len(existing)} existing files, {len(taken)} variables taken")
+    for name in sorted(request.unset - merged.keys()):
+        # Most likely a typo, which would otherwise go unseen.
+        errors.warn(PROG, f"--unset {quote(name)}: not in the snapshot")
     return {name: merged[name] for name in sorted(merged.keys() - request.unset)}
 
 

@@ -127,6 +127,15 @@ def test_unset_removes_from_both_sides(save_with: Saver, snapshot_dir: Path) -> 
     assert b"GONE" not in sidecar(snapshot_dir, ".sh").read_bytes()
 
 
+def test_unset_of_unknown_name_warns(save_with: Saver, snapshot_dir: Path) -> None:
+    """--unset of a name the snapshot does not have says so, and saves."""
+    result = save_with({b"A": b"1"}, "--unset", "NEVER_THERE")
+
+    warning = f"{WARN}--unset 'NEVER_THERE': not in the snapshot\n".encode()
+    check(result, 0, b"", group_warning() + warning)
+    assert _saved(snapshot_dir) == {b"A": b"1\n"}
+
+
 def test_saved_variable_outlives_its_environment(
     save: Saver, snapshot_dir: Path
 ) -> None:
