@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -22,6 +23,7 @@ from support.proc import check
 from support.proc import command
 from support.proc import run
 
+from envtools import __version__
 from envtools.snapshot import jsonfile
 
 pytestmark = [
@@ -192,3 +194,18 @@ def _wait_blocked(pid: int) -> None:
             return
         time.sleep(0.02)
     pytest.fail(f"process {pid} never blocked on the lock")
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_launcher_under_another_name_stays_its_command(name, tmp_path):
+    """A launcher copied under another name (for a sudo rule) runs its command.
+
+    Choosing the command by argv[1] there would turn a rule for the reader
+    into one for setuser.
+    """
+    copy = tmp_path / "renamed"
+    shutil.copy(command(name), copy)
+
+    result = run([str(copy), "--version"], env={"PATH": PATH})
+
+    check(result, 0, f"{name} (envtools) {__version__}\n".encode(), b"")
