@@ -168,7 +168,9 @@ def _refuse_own_script(path: str) -> None:
 
     The kernel runs such a script as ``with-container-env SCRIPT``, which
     would exec the script, which runs with-container-env again: a loop with
-    no end.  The line is read with :func:`_script_head`.
+    no end.  Options alone (``#!/usr/local/bin/with-container-env
+    --setsid``) loop the same way.  The line is read with
+    :func:`_script_head`.
 
     :raises EnvtoolsError: the script's interpreter is with-container-env
         with no command after it.
@@ -179,7 +181,8 @@ def _refuse_own_script(path: str) -> None:
     words = head[2:].split(b"\n", 1)[0].split()
     if words and os.path.basename(words[0]) == b"env":
         words = [word for word in words[1:] if not word.startswith(b"-")]
-    if len(words) == 1 and os.path.basename(words[0]) == PROG.encode():
+    options_only = all(word.startswith(b"-") for word in words[1:])
+    if words and options_only and os.path.basename(words[0]) == PROG.encode():
         raise errors.EnvtoolsError(
             f"{errors.quote(path)} names {PROG} as its interpreter without a "
             f"command: give one, as '#!/usr/local/bin/{PROG} sh'"

@@ -215,12 +215,16 @@ def test_shebang_script(snap: Path, tmp_path: Path) -> None:
     check(result, 0, stdout=b"saved|arg one|/home/caller", stderr=b"")
 
 
-@pytest.mark.parametrize("line", ["#!{wce}", "#!/usr/bin/env {name}", "#! {wce}  "])
+@pytest.mark.parametrize(
+    "line",
+    ["#!{wce}", "#!/usr/bin/env {name}", "#! {wce}  ", "#!{wce} --setsid",
+     "#!{wce} --no-override", "#!/usr/bin/env -S {name} --setsid --no-override"],
+)  # fmt: skip
 def test_shebang_without_command_is_refused(
     snap: Path, tmp_path: Path, line: str
 ) -> None:
-    """A script naming with-container-env alone as interpreter is refused, not
-    exec'd in an endless loop."""
+    """A script naming with-container-env alone, or with options only, as
+    interpreter is refused, not exec'd in an endless loop."""
     wce = command("with-container-env")
     script = tmp_path / "script"
     script.write_text(line.format(wce=wce, name="with-container-env") + "\necho ran\n")
