@@ -29,6 +29,11 @@ IDENTITY_NAMES = frozenset(
 # directory, root's TERM in a member's login shell through --profile).
 SESSION_NAMES = frozenset([b"PWD", b"OLDPWD", b"SHLVL", b"_", b"TERM"])
 
+# The mode of an envdir the writer is deleting in place (only where it
+# cannot be swapped away, see writer._replace_unmovable): sticky, no
+# permissions, which no envdir the writer makes ever has.
+RETIRED_MODE = 0o1000
+
 # What the writer does not take from its own environment unless --include
 # names it.
 NOT_SAVED = IDENTITY_NAMES | SESSION_NAMES

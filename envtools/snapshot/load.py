@@ -8,9 +8,11 @@ already loaded.
 from __future__ import annotations
 
 import os
+import stat
 
 from envtools import errors
 from envtools import perms
+from envtools import snapshot
 from envtools.errors import EnvtoolsError
 from envtools.errors import quote
 from envtools.snapshot import envdir
@@ -63,6 +65,9 @@ def _load_once(path: str, warnings: list[str]) -> dict[bytes, bytes]:
     :raises perms.Vanished: a listed name was gone.
     """
     path_fd, info = perms.open_snapshot_dir(path)
+    if stat.S_IMODE(info.st_mode) == snapshot.RETIRED_MODE:
+        os.close(path_fd)
+        raise perms.Vanished(path)
     try:
         perms.check_gate(info, path)
         dir_fd = _reopen(path_fd, path)
@@ -100,7 +105,10 @@ def _check_unswapped(path: str, info: os.stat_result) -> None:
         raise perms.Vanished(path) from None
     except OSError as error:
         raise EnvtoolsError(f"cannot read {quote(path)}: {error.strerror}") from None
-    if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+    # The mode too: the writer retires a directory it cannot swap away by
+    # changing it, before it deletes the files.
+    read = (info.st_dev, info.st_ino, info.st_mode)
+    if (now.st_dev, now.st_ino, now.st_mode) != read:
         raise perms.Vanished(path)
 
 

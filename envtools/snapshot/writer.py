@@ -32,6 +32,7 @@ from envtools.errors import EnvtoolsError
 from envtools.errors import quote
 from envtools.snapshot import DEFAULT_GROUP
 from envtools.snapshot import NOT_SAVED
+from envtools.snapshot import RETIRED_MODE
 from envtools.snapshot import envdir
 from envtools.snapshot import jsonfile
 from envtools.snapshot import shell
@@ -192,8 +193,9 @@ def _transaction(
     :param fds: the parent directory, then the profile directory if any.
     """
     parent_fd = fds[0]
-    _finish_replace(parent_fd, base)
-    _remove_leftovers(parent_fd, base, os.path.dirname(request.directory))
+    parent = os.path.dirname(request.directory)
+    _finish_replace(parent_fd, base, parent)
+    _remove_leftovers(parent_fd, base, parent)
     old_fd = _open_old(parent_fd, base, request.directory)
     try:
         taken = _taken(request, environ)
@@ -266,8 +268,25 @@ def _temp_prefix(base: str) -> str:
     return f".{base}.tmp."
 
 
+# Random hex digits after the prefix: only names of exactly this form are
+# leftovers, so the lock of a snapshot named BASE.tmp.x is not one.
+_TEMP_DIGITS = 12
+
+
 def _temp_name(base: str) -> str:
-    return _temp_prefix(base) + os.urandom(6).hex()
+    return _temp_prefix(base) + os.urandom(_TEMP_DIGITS // 2).hex()
+
+
+def _is_temp_name(name: str, base: str) -> bool:
+    """Whether *name* is one :func:`_temp_name` could have made for *base*."""
+    prefix = _temp_prefix(base)
+    digits = name[len(prefix) :]
+    hexdigits = "0123456789abcdef"
+    return (
+        name.startswith(prefix)
+        and len(digits) == _TEMP_DIGITS
+        and all(digit in hexdigits for digit in digits)
+    )
 
 
 def _remove_leftovers(parent_fd: int, base: str, parent: str) -> None:
@@ -277,9 +296,8 @@ def _remove_leftovers(parent_fd: int, base: str, parent: str) -> None:
 
     :param parent: the path of *parent_fd*, for messages.
     """
-    prefix = _temp_prefix(base)
     for name in os.listdir(parent_fd):
-        if name.startswith(prefix):
+        if _is_temp_name(name, base):
             errors.debug(PROG, f"removing leftover {quote(name)}")
             try:
                 _remove_tree(parent_fd, name)
@@ -290,7 +308,13 @@ def _remove_leftovers(parent_fd: int, base: str, parent: str) -> None:
 
 
 def _remove_tree(parent_fd: int, name: str) -> None:
-    """Delete *name* under *parent_fd*, never following a symbolic link."""
+    """Delete *name* under *parent_fd*, never following a symbolic link.
+
+    Depth first with a stack of open directories, not recursion: a tree
+    planted in a sticky parent can be deeper than Python's recursion limit.
+    Each directory is listed once.  A tree deeper than the descriptor limit
+    fails with EMFILE, an OSError like any other.
+    """
     try:
         os.unlink(name, dir_fd=parent_fd)
         return
@@ -299,12 +323,26 @@ def _remove_tree(parent_fd: int, name: str) -> None:
     except FileNotFoundError:
         return
     fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    stack = [(parent_fd, name, fd, iter(os.listdir(fd)))]
     try:
-        for entry in os.listdir(fd):
-            _remove_tree(fd, entry)
+        while stack:
+            up, here, fd, entries = stack[-1]
+            for entry in entries:
+                try:
+                    os.unlink(entry, dir_fd=fd)
+                except IsADirectoryError:
+                    sub = os.open(entry, _DIR_FLAGS, dir_fd=fd)
+                    stack.append((fd, entry, sub, iter(os.listdir(sub))))
+                    break
+                except FileNotFoundError:
+                    pass
+            else:
+                stack.pop()
+                os.close(fd)
+                os.rmdir(here, dir_fd=up)
     finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=parent_fd)
+        for _, _, fd, _ in stack:
+            os.close(fd)
 
 
 def _open_old(parent_fd: int, base: str, path: str) -> int:
@@ -490,7 +528,7 @@ def _put_in_place(
             exchanged, code = _rename(renameat2, parent_fd, temp, final)
             if code == errno.EXDEV and not suffix:
                 # Not undone by a later failure: the old envdir is gone.
-                _replace_unmovable(parent_fd, temp, base)
+                _replace_unmovable(parent_fd, temp, base, os.path.dirname(path))
                 continue
             if code:
                 message = f"cannot rename into place {quote(path + suffix)}"
@@ -770,7 +808,7 @@ def _rename(
     return False, code
 
 
-def _replace_unmovable(parent_fd: int, temp: str, base: str) -> None:
+def _replace_unmovable(parent_fd: int, temp: str, base: str, parent: str) -> None:
     """Put the envdir *temp* in place of one that cannot be renamed.
 
     overlayfs, Docker's usual storage driver, refuses with EXDEV to rename
@@ -784,25 +822,54 @@ def _replace_unmovable(parent_fd: int, temp: str, base: str) -> None:
     """
     errors.debug(PROG, f"{quote(base)} cannot be renamed: deleting it first")
     os.rename(temp, _next_name(base), src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
-    _finish_replace(parent_fd, base)
+    _finish_replace(parent_fd, base, parent)
+
+
+def _retire(parent_fd: int, base: str) -> None:
+    """Mark the envdir *base* as being deleted: mode :data:`RETIRED_MODE`.
+
+    Its files go one by one while its inode stays; without the mark, a
+    reader listing it then would take what is left for the snapshot.
+    Readers treat the mode as a directory swapped away and read again
+    (:mod:`envtools.snapshot.load`).
+    """
+    try:
+        fd = os.open(base, _DIR_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        # A killed writer deleted it already.
+        return
+    try:
+        os.fchmod(fd, RETIRED_MODE)
+    finally:
+        os.close(fd)
 
 
 def _next_name(base: str) -> str:
     return f".{base}.next"
 
 
-def _finish_replace(parent_fd: int, base: str) -> None:
+def _finish_replace(parent_fd: int, base: str, parent: str) -> None:
     """Delete DIR and rename ``.BASE.next`` to DIR (no-op without one).
 
     Only called under the lock.  ``.BASE.next`` exists only once it is
     complete, so it is always the envdir to put in place.
     """
+    waiting = _next_name(base)
     try:
-        os.stat(_next_name(base), dir_fd=parent_fd, follow_symlinks=False)
+        info = os.stat(waiting, dir_fd=parent_fd, follow_symlinks=False)
     except FileNotFoundError:
         return
+    ours = stat.S_ISDIR(info.st_mode) and info.st_uid == 0
+    if not ours or info.st_mode & 0o022:
+        # In a sticky parent anyone may make this name: what root did not
+        # make is removed, never put in place of the snapshot.
+        shown = quote(os.path.join(parent, waiting))
+        errors.warn(PROG, f"removing {shown}: not one of this writer's")
+        _remove_tree(parent_fd, waiting)
+        return
+    _retire(parent_fd, base)
     _remove_tree(parent_fd, base)
-    os.rename(_next_name(base), base, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+    os.rename(waiting, base, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
 
 
 def _install_profile(dir_fd: int, profile_dir: str, path: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import resource
 import signal
 import subprocess
 import threading
@@ -156,12 +157,15 @@ def test_leftovers_removed(snapshot_dir: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "keep").write_bytes(b"keep")
-    dead = snapshot_dir.with_name(".container_environment.tmp.dead")
+    dead = snapshot_dir.with_name(".container_environment.tmp.0123456789ab")
     (dead / "sub").mkdir(parents=True)
     (dead / "A").write_bytes(b"1\n")
     (dead / "sub" / "B").write_bytes(b"2\n")
     (dead / "link").symlink_to(outside)
-    snapshot_dir.with_name(".container_environment.tmp.file").write_bytes(b"x")
+    snapshot_dir.with_name(".container_environment.tmp.c0ffee000000").write_bytes(b"x")
+    # The lock of a snapshot named container_environment.tmp.x is not ours.
+    other = snapshot_dir.with_name(".container_environment.tmp.x.lock")
+    other.write_bytes(b"")
 
     argv = [
         command("save-container-env"),
@@ -171,8 +175,37 @@ def test_leftovers_removed(snapshot_dir: Path, tmp_path: Path) -> None:
         "root",
     ]
     check(run(argv, env={"A": "1"}), 0, b"", b"")
-    assert sorted(os.listdir(snapshot_dir.parent)) == sorted(FINAL + ["outside"])
+    assert sorted(os.listdir(snapshot_dir.parent)) == sorted(
+        FINAL + ["outside", other.name]
+    )
     assert (outside / "keep").read_bytes() == b"keep"
+
+
+def test_leftover_deeper_than_recursion_limit(snapshot_dir: Path) -> None:
+    """A leftover tree 1,500 directories deep is removed, no traceback."""
+    deep = snapshot_dir.with_name(".container_environment.tmp.0123456789ab")
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(1500):
+        os.mkdir("d", dir_fd=fd)
+        next_fd = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = next_fd
+    os.close(fd)
+    argv = [command("save-container-env"), "--dir", str(snapshot_dir)]
+    argv += ["--group", "root"]
+
+    # One descriptor a level: make sure 1,500 fit, whatever this machine's.
+    result = run(argv, env={"A": "1"}, preexec_fn=_nofile_4096)
+
+    check(result, 0, b"", b"")
+    assert not deep.exists()
+
+
+def _nofile_4096() -> None:
+    """In the child: a soft limit of 4,096 open files."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
 
 
 @pytest.mark.parametrize("suffix", [".json", ".sh"])

@@ -28,7 +28,8 @@ HINT = b"Try 'save-container-env --help'.\n"
         (["--dir"], b"option '--dir' requires an argument"),
         (["--exclude"], b"option '--exclude' requires an argument"),
         (["--dir", ""], b"invalid value for '--dir': must not be empty"),
-        (["--profile-dir", ""], b"invalid value for '--profile-dir': must not be empty"),
+        (["--profile-dir", ""], b"invalid value for '--profile-dir': must not be "
+                                b"empty"),  # fmt: skip
     ],
 )
 def test_usage_errors(args: list[str], message: bytes, snapshot_dir: Path) -> None:

@@ -18,6 +18,7 @@ import pytest
 from support.proc import check
 from support.proc import command
 from support.proc import run
+from support.snapshots import write_snapshot
 
 from save_container_env.helpers import group_warning
 from save_container_env.helpers import sidecar
@@ -105,3 +106,34 @@ def test_killed_replacement_is_finished(merged):
         "GREETING": b"hello\n",
     }
     assert not waiting.exists()
+
+
+def test_planted_next_is_removed_not_installed(tmp_path):
+    """A .BASE.next someone else made in a sticky parent never becomes DIR."""
+    parent = tmp_path / "sticky"
+    parent.mkdir()
+    parent.chmod(0o1777)
+    directory = parent / NAME
+    check(_save(directory, "--group", "root", FIRST="1"), 0, stdout=b"", stderr=b"")
+    planted = parent / f".{NAME}.next"
+    planted.mkdir()
+    (planted / "EVIL").write_bytes(b"yes\n")
+    os.chown(planted, 65534, 65534)
+
+    result = _save(directory, "--group", "root", FIRST="2")
+
+    warning = f"save-container-env: warning: removing '{planted}': not one of"
+    check(result, 0, stdout=b"", stderr=f"{warning} this writer's\n".encode())
+    assert _files(directory) == {"FIRST": b"2\n"}
+    assert not planted.exists()
+
+
+def test_reader_never_takes_a_retired_dir(tmp_path):
+    """An envdir marked as being deleted (mode 01000) is never read as one."""
+    directory = write_snapshot(tmp_path / NAME, {b"LEFT": b"over"})
+    directory.chmod(0o1000)
+
+    result = run([command("container-env"), "--dir", str(directory)])
+
+    message = f"container-env: cannot read '{directory}': missing or replaced"
+    check(result, 1, stdout=b"", stderr=f"{message} at each try\n".encode())
