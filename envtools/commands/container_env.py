@@ -35,23 +35,27 @@ def main() -> None:
     # A shell asking click for completions runs the command with no
     # argument too; only click can answer it.
     if not args and _COMPLETE not in os.environ:
-        sys.exit(run(snapshot.location(None), "sh", []))
+        sys.exit(run(None, "sh", []))
 
     from envtools.commands import _click
 
     _click.run(_click_command(), args, PROG, errors.EXIT_USAGE)
 
 
-def run(path: str, format: str, names: list[str], get: str | None = None) -> int:
-    """Print the snapshot at *path* in *format*, or one raw value.
+def run(
+    directory: str | None, format: str, names: list[str], get: str | None = None
+) -> int:
+    """Print the snapshot in *directory* in *format*, or one raw value.
 
-    :param path: the snapshot directory.
+    :param directory: the snapshot directory as given, see
+        :func:`envtools.snapshot.location`.
     :param format: one of :data:`FORMATS`.
     :param names: print only these; each missing one is reported.
     :param get: print this one value's bytes, nothing else.
     :returns: 0, or 1 with the failure reported on stderr.
     """
     try:
+        path = snapshot.location(directory)
         env = load.load(path, PROG)
         errors.debug(PROG, f"read {len(env)} variables from {errors.quote(path)}")
         if get is not None:
@@ -186,7 +190,6 @@ def _click_command() -> click.Command:
             given = "NAME" if names else "--format"
             raise click.UsageError(f"--get cannot be combined with {given}")
         errors.set_verbose(verbose)
-        path = snapshot.location(directory)
-        sys.exit(run(path, format_ or "sh", list(names), get))
+        sys.exit(run(directory, format_ or "sh", list(names), get))
 
     return container_env

@@ -34,11 +34,20 @@ def main() -> None:
     if not args and _COMPLETE not in os.environ:
         from envtools.snapshot.writer import Request
 
-        sys.exit(run(Request(snapshot.location(None), snapshot.DEFAULT_GROUP)))
+        directory = _location(None)
+        sys.exit(run(Request(directory, snapshot.DEFAULT_GROUP)))
 
     from envtools.commands import _click
 
     _click.run(_click_command(), args, PROG, errors.EXIT_USAGE)
+
+
+def _location(option: str | None) -> str:
+    """:func:`envtools.snapshot.location`, or exit 1 with its error."""
+    try:
+        return snapshot.location(option)
+    except errors.EnvtoolsError as error:
+        sys.exit(errors.fail(PROG, error, errors.EXIT_FAILED))
 
 
 def run(request: Request) -> int:
@@ -145,7 +154,7 @@ def _click_command() -> click.Command:
         """
         errors.set_verbose(verbose)
         request = Request(
-            directory=snapshot.location(directory),
+            directory=_location(directory),
             group=group,
             keep_existing=keep_existing,
             exclude=frozenset(os.fsencode(name) for name in exclude),

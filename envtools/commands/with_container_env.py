@@ -50,7 +50,7 @@ def main() -> None:
     procenv.prepare()
     args = sys.argv[1:]
     if args and not args[0].startswith("-"):
-        sys.exit(run(args, snapshot.location(None)))
+        sys.exit(run(args, None))
 
     from envtools.commands import _click
 
@@ -60,7 +60,7 @@ def main() -> None:
 
 def run(
     argv: list[str],
-    path: str,
+    directory: str | None,
     *,
     clear: bool = False,
     no_override: bool = False,
@@ -68,7 +68,7 @@ def run(
     user_spec: str | None = None,
     setsid: bool = False,
 ) -> int:
-    """Load the snapshot at *path*, build the environment and exec *argv*.
+    """Load the snapshot in *directory*, build the environment, exec *argv*.
 
     With *user_spec*, the target is resolved first, the snapshot is read
     with this process's rights (root's), then the switch is made.
@@ -85,6 +85,7 @@ def run(
     """
     try:
         target = _resolve(user_spec) if user_spec is not None else None
+        path = snapshot.location(directory)
         saved = load.load(path, PROG)
         errors.debug(PROG, f"read {len(saved)} variables from {errors.quote(path)}")
 
@@ -304,7 +305,7 @@ def _click_command() -> click.Command:
         errors.set_verbose(verbose)
         status = run(
             list(command),
-            snapshot.location(directory),
+            directory,
             clear=clear,
             no_override=no_override,
             keep=keep,

@@ -41,6 +41,19 @@ NOT_SAVED = IDENTITY_NAMES | SESSION_NAMES
 
 def location(option: str | None) -> str:
     """The snapshot directory: *option*, else $ENVTOOLS_SNAPSHOT_DIR, else
-    the default.  Always an absolute path without a trailing slash."""
+    the default.  Always an absolute path without a trailing slash.
+
+    :raises EnvtoolsError: a relative path, and the working directory is
+        gone.
+    """
     path = option or os.environ.get(DIR_VARIABLE) or DEFAULT_DIR
-    return os.path.abspath(path)
+    try:
+        return os.path.abspath(path)
+    except OSError as error:
+        # Imported here: the module is loaded by every command, errors
+        # with it, but only this failure needs it by this name.
+        from envtools.errors import EnvtoolsError
+        from envtools.errors import quote
+
+        message = f"cannot resolve {quote(path)}: {error.strerror}"
+        raise EnvtoolsError(message) from None

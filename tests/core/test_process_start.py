@@ -209,3 +209,26 @@ def test_launcher_under_another_name_stays_its_command(name, tmp_path):
     result = run([str(copy), "--version"], env={"PATH": PATH})
 
     check(result, 0, f"{name} (envtools) {__version__}\n".encode(), b"")
+
+
+WRAPPED = {"container-env": 1, "save-container-env": 1, "with-container-env": 125}
+
+
+@pytest.mark.parametrize("form", ["option", "variable"])
+@pytest.mark.parametrize("name", sorted(WRAPPED))
+def test_relative_location_in_removed_directory(name, form, tmp_path):
+    """A relative snapshot path where the working directory is gone: one line."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    tail = ["true"] if name == "with-container-env" else []
+    given = ["--dir", "rel"] if form == "option" else []
+    script = 'cd "$1" && rmdir "$1" && shift && exec "$@"'
+    argv = ["/bin/sh", "-c", script, "sh", str(gone), command(name), *given, *tail]
+    env = {"PATH": PATH}
+    if form == "variable":
+        env["ENVTOOLS_SNAPSHOT_DIR"] = "rel"
+
+    result = run(argv, env=env)
+
+    message = f"{name}: cannot resolve 'rel': No such file or directory\n"
+    check(result, WRAPPED[name], b"", message.encode())

@@ -144,9 +144,12 @@ def test_nginx_master_is_the_started_process(tmp_path: Path) -> None:
     """
     snap = write_snapshot(tmp_path / "snap", SAVED)
     process, port = _start_nginx(snap, tmp_path / "nginx", master=True)
+    pid_file = tmp_path / "nginx" / "nginx.pid"
     try:
         until(lambda: accepts(port), what="nginx to listen")
-        assert read_pid(tmp_path / "nginx" / "nginx.pid") == process.pid
+        # nginx may listen before it writes its pid file.
+        until(lambda: read_pid(pid_file) is not None, what="nginx's pid file")
+        assert read_pid(pid_file) == process.pid
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
         assert cmdline.startswith(b"nginx: master process")
     finally:
@@ -158,9 +161,11 @@ def test_nginx_environment(tmp_path: Path) -> None:
     """nginx started through with-container-env has the saved values."""
     snap = write_snapshot(tmp_path / "snap", SAVED)
     process, port = _start_nginx(snap, tmp_path / "nginx", master=False)
+    pid_file = tmp_path / "nginx" / "nginx.pid"
     try:
         until(lambda: accepts(port), what="nginx to listen")
-        assert read_pid(tmp_path / "nginx" / "nginx.pid") == process.pid
+        until(lambda: read_pid(pid_file) is not None, what="nginx's pid file")
+        assert read_pid(pid_file) == process.pid
         env = environ_of(process.pid)
         assert env[b"APP_SECRET"] == b"s3cr3t with spaces"
         assert env[b"HOME"] == b"/home/caller"
