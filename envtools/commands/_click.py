@@ -34,6 +34,10 @@ def run(
         # and exit 0.  Descriptor 1 is procenv's read-only placeholder, so
         # printing fails with EBADF instead, and is reported below.
         sys.stdout = open(1, "w", closefd=False)
+    repeated = _repeated_option(command, args)
+    if repeated is not None:
+        error = errors.UsageError(f"option {errors.quote(repeated)} given twice")
+        sys.exit(errors.fail(prog, error, usage_status))
     try:
         status = command.main(args, prog_name=prog, standalone_mode=False)
     except SystemExit:
@@ -55,6 +59,36 @@ def run(
         failure = errors.EnvtoolsError(f"cannot write output: {error.strerror}")
         sys.exit(errors.fail(prog, failure, failure_status))
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _repeated_option(command: click.Command, args: list[str]) -> str | None:
+    """The first option before the arguments given twice, if it holds one value.
+
+    click keeps the last of ``--user www-data --user root``; a sudo rule
+    ending in ``--user www-data *`` would then grant root.  So, as setpriv
+    does, a second one is an error.  The scan stops at ``--`` or the first
+    argument that is not an option; an option click does not know is left
+    for click to report.
+    """
+    by_name: dict[str, click.Option] = {}
+    for param in command.params:
+        if isinstance(param, click.Option):
+            for name in [*param.opts, *param.secondary_opts]:
+                by_name[name] = param
+    seen: set[str] = set()
+    index = 0
+    while index < len(args) and args[index].startswith("-") and args[index] != "--":
+        name, equals, _ = args[index].partition("=")
+        param = by_name.get(name)
+        if param is None:
+            return None
+        if not param.multiple and not param.count:
+            if param.name in seen:
+                return name
+            seen.add(str(param.name))
+        takes_value = not param.is_flag and not param.count
+        index += 2 if takes_value and not equals else 1
+    return None
 
 
 def nonempty(

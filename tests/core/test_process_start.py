@@ -129,7 +129,10 @@ def test_click_output_to_broken_pipe(name: str, option: str) -> None:
     os.close(read_end)
     try:
         result = subprocess.run(
-            [command(name), option], stdout=write_end, stderr=subprocess.PIPE, timeout=30
+            [command(name), option],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=30,
         )
     finally:
         os.close(write_end)
@@ -232,3 +235,32 @@ def test_relative_location_in_removed_directory(name, form, tmp_path):
 
     message = f"{name}: cannot resolve 'rel': No such file or directory\n"
     check(result, WRAPPED[name], b"", message.encode())
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "option", "status"),
+    [
+        ("with-container-env", ["--user", "nobody", "--user", "root", "id"],
+         "--user", 125),
+        ("setuser", ["-v", "--verbose", "nobody", "true"], "--verbose", 125),
+        ("container-env", ["--format", "sh", "--format=json"], "--format", 2),
+        ("save-container-env", ["--group", "a", "--group", "root"], "--group", 2),
+    ],
+)  # fmt: skip
+def test_option_given_twice_is_refused(name, args, option, status):
+    """A second copy of a one-value option is a usage error, never the winner."""
+    result = run([command(name), *args], env={"PATH": PATH})
+
+    message = f"{name}: option '{option}' given twice\nTry '{name} --help'.\n"
+    check(result, status, b"", message.encode())
+
+
+def test_repeatable_options_stay_repeatable():
+    """--keep, --exclude and friends take many values, as documented."""
+    argv = [command("with-container-env"), "--keep", "A", "--keep", "B", "--dir",
+            "/nonexistent", "true"]  # fmt: skip
+
+    result = run(argv, env={"PATH": PATH})
+
+    message = b"with-container-env: cannot open '/nonexistent': No such file or "
+    check(result, 125, b"", message + b"directory\n")
