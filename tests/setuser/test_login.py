@@ -323,6 +323,25 @@ def test_account_refused(tmp_path, user):
     assert denying.marks() == ""
 
 
+@pytest.mark.parametrize(
+    ("stack", "step", "reason"),
+    [
+        ({"auth_first": "pam_deny.so"}, "setting credentials", "Failure setting "
+         "user credentials"),
+        ({"session_first": "pam_deny.so"}, "opening the session", "Cannot "
+         "make/remove an entry for the specified session"),
+    ],
+)  # fmt: skip
+def test_pam_step_refused(tmp_path, user, stack, step, reason):
+    """A later PAM step that fails is 125 and one line; no session is left."""
+    with pam.temp_service(tmp_path, **stack) as denying:
+        result = run(login(denying, user.pw_name, "/bin/true"), env=base_env())
+
+    message = f"setuser: pam: {step} failed: {reason}\n"
+    check(result, 125, stdout=b"", stderr=message.encode())
+    assert "open_session" not in denying.marks()
+
+
 def test_missing_service_file(user):
     """A named service with no file is 125, before libpam can fall back."""
     name = pam.unique_name()

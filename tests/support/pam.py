@@ -61,7 +61,12 @@ def unique_name() -> str:
 
 
 @contextmanager
-def temp_service(directory: Path, account: str = "pam_permit.so") -> Iterator[Service]:
+def temp_service(
+    directory: Path,
+    account: str = "pam_permit.so",
+    auth_first: str | None = None,
+    session_first: str | None = None,
+) -> Iterator[Service]:
     """Write /etc/pam.d/<unique name> for a test; remove it on exit.
 
     The stack: pam_rootok for auth (pam_setcred goes through it),
@@ -72,6 +77,10 @@ def temp_service(directory: Path, account: str = "pam_permit.so") -> Iterator[Se
     :param directory: where the modules' files go; must be root's and
         not writable by others, as pam_exec and pam_env expect.
     :param account: the account module, ``pam_deny.so`` for a refusal.
+    :param auth_first: a module required before pam_rootok, so that
+        pam_setcred runs it first (``pam_deny.so`` fails that step).
+    :param session_first: a module required before the session modules
+        (``pam_deny.so`` fails pam_open_session).
     """
     limits = directory / "limits.conf"
     limits.write_text(f"* - nofile {NOFILE}\n")
@@ -84,7 +93,10 @@ def temp_service(directory: Path, account: str = "pam_permit.so") -> Iterator[Se
     hook.write_text(_HOOK.format(marker=marker))
     hook.chmod(0o755)
 
-    lines = [
+    lines = [f"auth     required   {auth_first}"] if auth_first else []
+    if session_first:
+        lines.append(f"session  required   {session_first}")
+    lines += [
         "auth     sufficient pam_rootok.so",
         "auth     required   pam_deny.so",
         f"account  required   {account}",
