@@ -77,9 +77,9 @@ def temp_service(
     :param directory: where the modules' files go; must be root's and
         not writable by others, as pam_exec and pam_env expect.
     :param account: the account module, ``pam_deny.so`` for a refusal.
-    :param auth_first: a module required before pam_rootok, so that
+    :param auth_first: a module requisite before pam_rootok, so that
         pam_setcred runs it first (``pam_deny.so`` fails that step).
-    :param session_first: a module required before the session modules
+    :param session_first: a module requisite before the session modules
         (``pam_deny.so`` fails pam_open_session).
     """
     limits = directory / "limits.conf"
@@ -93,9 +93,10 @@ def temp_service(
     hook.write_text(_HOOK.format(marker=marker))
     hook.chmod(0o755)
 
-    lines = [f"auth     required   {auth_first}"] if auth_first else []
+    # requisite: a failure ends the stack there, before the marker hook.
+    lines = [f"auth     requisite  {auth_first}"] if auth_first else []
     if session_first:
-        lines.append(f"session  required   {session_first}")
+        lines.append(f"session  requisite  {session_first}")
     lines += [
         "auth     sufficient pam_rootok.so",
         "auth     required   pam_deny.so",
