@@ -8,8 +8,8 @@ killed at any point leaves only such names behind, and the next writer
 removes them while it holds the lock.  The one exception is ``.BASE.next``,
 a complete envdir waiting to replace a DIR that overlayfs will not rename
 (see :func:`_replace_unmovable`): the next writer puts it in place.  Files
-whose value did not change
-are carried into the new envdir as hard links (see :class:`_Reuse`).
+whose value did not change are carried into the new envdir as hard links
+(see :class:`_Reuse`).
 
 No fsync: the renames protect readers and killed writers, and the snapshot
 is rebuilt at each container start, so surviving a power loss is not a goal.
@@ -23,6 +23,7 @@ import grp
 import os
 import stat
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 
@@ -322,17 +323,16 @@ def _remove_tree(parent_fd: int, name: str) -> None:
         pass
     except FileNotFoundError:
         return
-    fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-    stack = [(parent_fd, name, fd, iter(os.listdir(fd)))]
+    stack: _Stack = []
     try:
+        _enter(stack, parent_fd, name)
         while stack:
             up, here, fd, entries = stack[-1]
             for entry in entries:
                 try:
                     os.unlink(entry, dir_fd=fd)
                 except IsADirectoryError:
-                    sub = os.open(entry, _DIR_FLAGS, dir_fd=fd)
-                    stack.append((fd, entry, sub, iter(os.listdir(sub))))
+                    _enter(stack, fd, entry)
                     break
                 except FileNotFoundError:
                     pass
@@ -343,6 +343,20 @@ def _remove_tree(parent_fd: int, name: str) -> None:
     finally:
         for _, _, fd, _ in stack:
             os.close(fd)
+
+
+_Stack = list[tuple[int, str, int, Iterator[str]]]
+
+
+def _enter(stack: _Stack, up: int, name: str) -> None:
+    """Open directory *name* in *up* and push it with its listing on *stack*."""
+    fd = os.open(name, _DIR_FLAGS, dir_fd=up)
+    try:
+        entries = iter(os.listdir(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    stack.append((up, name, fd, entries))
 
 
 def _open_old(parent_fd: int, base: str, path: str) -> int:
