@@ -38,12 +38,13 @@ def run(
     if repeated is not None:
         error = errors.UsageError(f"option {errors.quote(repeated)} given twice")
         sys.exit(errors.fail(prog, error, usage_status))
+    stdout = sys.stdout
     try:
         status = command.main(args, prog_name=prog, standalone_mode=False)
     except SystemExit:
         # click turns a broken pipe into exit 1 without a word, even with
-        # standalone_mode off, and leaves this wrapper on stdout to say so.
-        if not isinstance(sys.stdout, click.utils.PacifyFlushWrapper):
+        # standalone_mode off; it replaces sys.stdout then, and only then.
+        if sys.stdout is stdout:
             raise
         broken = errors.EnvtoolsError("cannot write output: Broken pipe")
         sys.exit(errors.fail(prog, broken, failure_status))
@@ -70,23 +71,24 @@ def _repeated_option(command: click.Command, args: list[str]) -> str | None:
     argument that is not an option; an option click does not know is left
     for click to report.
     """
-    by_name: dict[str, click.Option] = {}
-    for param in command.params:
-        if isinstance(param, click.Option):
-            for name in [*param.opts, *param.secondary_opts]:
-                by_name[name] = param
+    by_name = {
+        name: param
+        for param in command.params
+        if isinstance(param, click.Option)
+        for name in [*param.opts, *param.secondary_opts]
+    }
     seen: set[str] = set()
     index = 0
     while index < len(args) and args[index].startswith("-") and args[index] != "--":
         name, equals, _ = args[index].partition("=")
-        param = by_name.get(name)
-        if param is None:
+        option = by_name.get(name)
+        if option is None:
             return None
-        if not param.multiple and not param.count:
-            if param.name in seen:
+        if not option.multiple and not option.count:
+            if option.name in seen:
                 return name
-            seen.add(str(param.name))
-        takes_value = not param.is_flag and not param.count
+            seen.add(str(option.name))
+        takes_value = not option.is_flag and not option.count
         index += 2 if takes_value and not equals else 1
     return None
 
