@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 
+from envtools.errors import EnvtoolsError
+from envtools.errors import quote
+
 DEFAULT_DIR = "/etc/container_environment"
 
 # Overrides DEFAULT_DIR for every command; --dir overrides both.
@@ -50,10 +53,5 @@ def location(option: str | None) -> str:
     try:
         return os.path.abspath(path)
     except OSError as error:
-        # Imported here: the module is loaded by every command, errors
-        # with it, but only this failure needs it by this name.
-        from envtools.errors import EnvtoolsError
-        from envtools.errors import quote
-
         message = f"cannot resolve {quote(path)}: {error.strerror}"
         raise EnvtoolsError(message) from None
