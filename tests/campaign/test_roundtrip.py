@@ -305,18 +305,18 @@ def _bulk_examples(workdir, docker, verified, batch):
     out.mkdir(mode=0o755)
     saved = [save_and_render(out, index, env) for index, env in enumerate(batch)]
 
-    # All shells at once: the batches are independent, and CI has two cores.
-    running = {}
-    for name, shell in SHELLS.items():
-        jobs = [(SOURCE, Path(f"{d.directory}.sh")) for d in saved]
-        jobs += [(EVAL, d.files["sh"]) for d in saved]
-        running[name] = start_batch(shell, jobs, out, name)
     fish_jobs = [(FISH, d.files["fish"]) for d in saved]
     fish_run = start_batch(["fish", "--no-config"], fish_jobs, out, "fish")
     check_docker(docker, saved)
     check_systemd(out, saved)
 
-    for name, (process, dumps) in running.items():
+    # One POSIX shell at a time beside fish.  With all nine at once, ksh
+    # once gave back a 100 KiB value changed after an eval, and never again
+    # in 150 runs alone or ten at a time: see container-env(1), BUGS.
+    for name, shell in SHELLS.items():
+        jobs = [(SOURCE, Path(f"{d.directory}.sh")) for d in saved]
+        jobs += [(EVAL, d.files["sh"]) for d in saved]
+        process, dumps = start_batch(shell, jobs, out, name)
         finish_batch(process)
         for dump, done in zip(dumps[:BATCH], saved, strict=True):
             wanted = {n: v for n, v in done.expected.items() if sh_problem(n) is None}
