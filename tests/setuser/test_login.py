@@ -6,7 +6,6 @@ installed setuser as root against it.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import pty
 import shutil
@@ -30,6 +29,7 @@ from support.proc import base_env
 from support.proc import check
 from support.proc import command
 from support.proc import run
+from support.terminal import take_terminal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -249,11 +249,6 @@ def test_signals_are_forwarded(service, user):
     assert service.marks() == opened_and_closed(user.pw_name)
 
 
-def _take_terminal() -> None:
-    """In the new session: make stdin, a terminal, the controlling one."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 def test_terminal_signal_is_not_forwarded(service, user):
     """Ctrl-C reaches the command from the terminal, and only from there."""
     master, slave = pty.openpty()
@@ -271,7 +266,7 @@ def test_terminal_signal_is_not_forwarded(service, user):
             stdout=slave,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_take_terminal,
+            preexec_fn=take_terminal,
         )
     finally:
         os.close(slave)

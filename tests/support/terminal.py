@@ -21,8 +21,11 @@ import time
 WINDOW = (24, 200)
 
 
-def _take_terminal() -> None:
-    """In the new session: make stdin, the pty's slave, the controlling tty."""
+def take_terminal() -> None:
+    """In a new session: make stdin, a pty's slave, the controlling tty.
+
+    For ``preexec_fn`` with ``start_new_session``.
+    """
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
@@ -45,7 +48,7 @@ class Terminal:
                 stdout=slave,
                 stderr=slave,
                 start_new_session=True,
-                preexec_fn=_take_terminal,
+                preexec_fn=take_terminal,
             )
         except BaseException:
             os.close(self.master)

@@ -9,17 +9,16 @@ tests alike.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import pty
 import subprocess
-import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from support.campaign import read_until_eof
 from support.proc import base_env
+from support.terminal import take_terminal
 
 LEGACY = Path("/proc/sys/dev/tty/legacy_tiocsti")
 
@@ -97,11 +96,6 @@ def run_on_pty(mode: str, argv: list[str], timeout: float = 30) -> list[bytes]:
     return output.replace(b"\r\n", b"\n").splitlines()
 
 
-def _take_terminal() -> None:
-    """In the new session: make stdin, a terminal, the controlling one."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 def run_as_session_leader(argv: list[str], timeout: float = 30) -> tuple[int, bytes]:
     """Run *argv* as the leader of a new session whose terminal it controls.
 
@@ -109,7 +103,7 @@ def run_as_session_leader(argv: list[str], timeout: float = 30) -> tuple[int, by
 
     :returns: the exit status and everything written on the terminal.
     """
-    return _on_new_pty(argv, timeout, _take_terminal)
+    return _on_new_pty(argv, timeout, take_terminal)
 
 
 def _on_new_pty(
