@@ -185,6 +185,41 @@ def open_entry(dir_fd: int, name: str, dir_path: str) -> int:
     return fd
 
 
+def read_head(path: str, size: int) -> bytes:
+    """The first *size* bytes of *path* if it is a regular file, else ``b""``.
+
+    Opens *path* once with ``O_PATH``, following links (a command path may
+    well be one), which opens nothing; fstat(2)s that descriptor; only for
+    a regular file opens it for reading through ``/proc/self/fd``, so the
+    inode read is the one checked.  A name swapped for a FIFO or a device
+    node in between is never opened: root calls this, and opening a
+    watchdog arms it.  Any failure gives ``b""``.
+    """
+    try:
+        path_fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(path_fd).st_mode):
+            return b""
+        # Gap (2026-12-04): without /proc an O_PATH descriptor cannot be
+        # opened for reading, and opening the name again could reach a FIFO
+        # swapped in, so nothing is read.  Lifting it needs a way to reopen
+        # a descriptor that does not go through /proc; Linux has none.
+        fd = os.open(f"/proc/self/fd/{path_fd}", _REOPEN_FLAGS)
+    except OSError:
+        return b""
+    finally:
+        os.close(path_fd)
+
+    try:
+        return os.read(fd, size)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
 def fits_execve(name: bytes, value: bytes) -> bool:
     """Whether ``NAME=value`` and its NUL fit in one execve string.
 

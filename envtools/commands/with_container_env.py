@@ -14,11 +14,11 @@ the switch: the target user may be unable to read the interpreter's files.
 from __future__ import annotations
 
 import os
-import stat
 import sys
 
 from envtools import errors
 from envtools import execute
+from envtools import perms
 from envtools import procenv
 from envtools import snapshot
 from envtools.snapshot import load
@@ -38,11 +38,6 @@ _SUDO_PREFIX = b"SUDO_"
 # How far into a script its "#!" line is looked for: the kernel's own limit
 # on the line (BINPRM_BUF_SIZE) is 256 bytes.
 _HEAD_SIZE = 256
-
-# O_PATH opens nothing: no FIFO is woken and no driver's open runs.  It
-# follows a final symbolic link, since a command path may well be one.
-_PATH_FLAGS = os.O_PATH | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 def main() -> None:
@@ -171,12 +166,13 @@ def _refuse_own_script(path: str) -> None:
     would exec the script, which runs with-container-env again: a loop with
     no end.  Options alone (``#!/usr/local/bin/with-container-env
     --setsid``) loop the same way.  The line is read with
-    :func:`_script_head`.
+    :func:`envtools.perms.read_head`, which never opens anything but a
+    regular file.
 
     :raises EnvtoolsError: the script's interpreter is with-container-env
         with no command after it.
     """
-    head = _script_head(path)
+    head = perms.read_head(path, _HEAD_SIZE)
     if not head.startswith(b"#!"):
         return
     words = head[2:].split(b"\n", 1)[0].split()
@@ -188,42 +184,6 @@ def _refuse_own_script(path: str) -> None:
             f"{errors.quote(path)} names {PROG} as its interpreter without a "
             f"command: give one, as '#!/usr/local/bin/{PROG} sh'"
         )
-
-
-def _script_head(path: str) -> bytes:
-    """The first 256 bytes of *path* if a regular file, else ``b""``.
-
-    Opens *path* once with ``O_PATH``, following links, which opens nothing;
-    fstat(2)s that descriptor; only for a regular file opens it for reading
-    through ``/proc/self/fd``, so the inode read is the one checked.  A
-    name swapped for a FIFO or a device node in between is thus never
-    opened: root runs this before the switch, and opening a watchdog arms
-    it.  Anything that fails is left for execve to report.
-    """
-    try:
-        path_fd = os.open(path, _PATH_FLAGS)
-    except OSError:
-        return b""
-    try:
-        if not stat.S_ISREG(os.fstat(path_fd).st_mode):
-            return b""
-        # Gap (2026-12-04): without /proc an O_PATH descriptor cannot be
-        # opened for reading, and opening the name again could reach a FIFO
-        # swapped in, so the check is skipped and a script naming
-        # with-container-env alone loops.  Lifting it needs a way to reopen
-        # a descriptor that does not go through /proc; Linux has none.
-        fd = os.open(f"/proc/self/fd/{path_fd}", _READ_FLAGS)
-    except OSError:
-        return b""
-    finally:
-        os.close(path_fd)
-
-    try:
-        return os.read(fd, _HEAD_SIZE)
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
 
 
 def _click_command() -> click.Command:
